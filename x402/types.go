@@ -1,0 +1,157 @@
+package x402
+
+import (
+	"encoding/json"
+)
+
+// Version is the protocol version this package speaks on the wire.
+const Version = 2
+
+// Header names of the v2 HTTP transport. HTTP header lookup is case-insensitive, so these
+// canonical spellings also match "payment-signature" and friends.
+const (
+	HeaderPaymentRequired  = "PAYMENT-REQUIRED"
+	HeaderPaymentSignature = "PAYMENT-SIGNATURE"
+	HeaderPaymentResponse  = "PAYMENT-RESPONSE"
+	// Version 1 headers, used only when talking to v1 servers.
+	HeaderPaymentV1         = "X-PAYMENT"
+	HeaderPaymentResponseV1 = "X-PAYMENT-RESPONSE"
+)
+
+// ResourceInfo describes the resource a payment is for.
+type ResourceInfo struct {
+	URL         string `json:"url"`
+	Description string `json:"description,omitempty"`
+	MimeType    string `json:"mimeType,omitempty"`
+}
+
+// PaymentRequirements is one way the server accepts payment. Amount is a decimal string of
+// atomic units; Extra carries scheme-specific data (for EVM exact: the EIP-712 name and version
+// of the token).
+type PaymentRequirements struct {
+	Scheme            string         `json:"scheme"`
+	Network           string         `json:"network"`
+	Amount            string         `json:"amount"`
+	Asset             string         `json:"asset"`
+	PayTo             string         `json:"payTo"`
+	MaxTimeoutSeconds int64          `json:"maxTimeoutSeconds"`
+	Extra             map[string]any `json:"extra,omitempty"`
+}
+
+// PaymentRequired is the body of the PAYMENT-REQUIRED header (and of a Payper 402 body).
+type PaymentRequired struct {
+	X402Version int                        `json:"x402Version"`
+	Error       string                     `json:"error,omitempty"`
+	Resource    ResourceInfo               `json:"resource"`
+	Accepts     []PaymentRequirements      `json:"accepts"`
+	Extensions  map[string]json.RawMessage `json:"extensions,omitempty"`
+}
+
+// PaymentPayload is what a client sends in PAYMENT-SIGNATURE: the requirement it chose, copied
+// verbatim, and the scheme-specific proof of payment.
+type PaymentPayload struct {
+	X402Version int                        `json:"x402Version"`
+	Resource    *ResourceInfo              `json:"resource,omitempty"`
+	Accepted    PaymentRequirements        `json:"accepted"`
+	Payload     json.RawMessage            `json:"payload"`
+	Extensions  map[string]json.RawMessage `json:"extensions,omitempty"`
+}
+
+// SettlementResponse is the body of the PAYMENT-RESPONSE header. Transaction is "" on failure.
+type SettlementResponse struct {
+	Success      bool                       `json:"success"`
+	ErrorReason  string                     `json:"errorReason,omitempty"`
+	ErrorMessage string                     `json:"errorMessage,omitempty"`
+	Payer        string                     `json:"payer,omitempty"`
+	Transaction  string                     `json:"transaction"`
+	Network      string                     `json:"network"`
+	Amount       string                     `json:"amount,omitempty"`
+	Extensions   map[string]json.RawMessage `json:"extensions,omitempty"`
+}
+
+// VerifyResponse is a facilitator's answer to /verify.
+type VerifyResponse struct {
+	IsValid        bool   `json:"isValid"`
+	InvalidReason  string `json:"invalidReason,omitempty"`
+	InvalidMessage string `json:"invalidMessage,omitempty"`
+	Payer          string `json:"payer,omitempty"`
+}
+
+// SupportedKind is one entry of a facilitator's /supported answer.
+type SupportedKind struct {
+	X402Version int            `json:"x402Version"`
+	Scheme      string         `json:"scheme"`
+	Network     string         `json:"network"`
+	Extra       map[string]any `json:"extra,omitempty"`
+}
+
+// SupportedResponse is a facilitator's answer to /supported.
+type SupportedResponse struct {
+	Kinds      []SupportedKind     `json:"kinds"`
+	Extensions []string            `json:"extensions"`
+	Signers    map[string][]string `json:"signers"`
+}
+
+// PaymentRequirementsV1 is a version 1 requirement: the amount is a maximum and the resource is
+// inline.
+type PaymentRequirementsV1 struct {
+	Scheme            string          `json:"scheme"`
+	Network           string          `json:"network"`
+	MaxAmountRequired string          `json:"maxAmountRequired"`
+	Asset             string          `json:"asset"`
+	PayTo             string          `json:"payTo"`
+	Resource          string          `json:"resource"`
+	Description       string          `json:"description"`
+	MimeType          string          `json:"mimeType,omitempty"`
+	OutputSchema      json.RawMessage `json:"outputSchema,omitempty"`
+	MaxTimeoutSeconds int64           `json:"maxTimeoutSeconds"`
+	Extra             map[string]any  `json:"extra,omitempty"`
+}
+
+// PaymentRequiredV1 is the JSON body of a version 1 402 answer.
+type PaymentRequiredV1 struct {
+	X402Version int                     `json:"x402Version"`
+	Error       string                  `json:"error,omitempty"`
+	Accepts     []PaymentRequirementsV1 `json:"accepts"`
+}
+
+// PaymentPayloadV1 is what a client sends in a version 1 X-PAYMENT header.
+type PaymentPayloadV1 struct {
+	X402Version int             `json:"x402Version"`
+	Scheme      string          `json:"scheme"`
+	Network     string          `json:"network"`
+	Payload     json.RawMessage `json:"payload"`
+}
+
+// SameOffer reports whether two requirements name the same offer: the fields a client may not
+// change (scheme, network, amount, asset, payTo). Addresses compare case-insensitively and
+// amounts by value, so "010000" names the same amount as "10000".
+func SameOffer(a, b PaymentRequirements) bool {
+	return a.Scheme == b.Scheme && a.Network == b.Network && sameAmount(a.Amount, b.Amount) &&
+		equalFold(a.Asset, b.Asset) && equalFold(a.PayTo, b.PayTo)
+}
+
+func sameAmount(a, b string) bool {
+	x, okA := ParseAmount(a)
+	y, okB := ParseAmount(b)
+	return okA && okB && x.Cmp(y) == 0
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
