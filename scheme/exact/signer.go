@@ -22,6 +22,9 @@ type Signer struct {
 	Rand io.Reader        // nonce source, default crypto/rand
 }
 
+// Scheme is the x402 scheme the signer pays.
+func (s *Signer) Scheme() string { return Scheme }
+
 // Address is the payer's address.
 func (s *Signer) Address() common.Address { return crypto.PubkeyToAddress(s.Key.PublicKey) }
 

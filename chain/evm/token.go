@@ -1,0 +1,57 @@
+package evm
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/contracts/testusdc"
+)
+
+// eip3009 packs and unpacks calls of the EIP-3009 token interface. Our test token implements the
+// same functions as Circle's USDC, so one ABI serves both.
+var eip3009 = testusdc.NewTestUSDC()
+
+// call runs a read-only contract call against the latest block.
+func (c *Client) call(ctx context.Context, to common.Address, data []byte) ([]byte, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	return c.eth.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+}
+
+// BalanceOf returns owner's token balance.
+func (c *Client) BalanceOf(ctx context.Context, token, owner common.Address) (*big.Int, error) {
+	out, err := c.call(ctx, token, eip3009.PackBalanceOf(owner))
+	if err != nil {
+		return nil, fmt.Errorf("evm: balanceOf: %w", err)
+	}
+	return eip3009.UnpackBalanceOf(out)
+}
+
+// AuthorizationState reports whether an EIP-3009 nonce of authorizer is used or canceled.
+func (c *Client) AuthorizationState(ctx context.Context, token, authorizer common.Address, nonce common.Hash) (bool, error) {
+	out, err := c.call(ctx, token, eip3009.PackAuthorizationState(authorizer, nonce))
+	if err != nil {
+		return false, fmt.Errorf("evm: authorizationState: %w", err)
+	}
+	return eip3009.UnpackAuthorizationState(out)
+}
+
+// TransferWithAuthorizationData packs an EIP-3009 transferWithAuthorization call in its (v, r, s)
+// form, which every EIP-3009 token implements.
+func TransferWithAuthorizationData(from, to common.Address, value, validAfter, validBefore *big.Int, nonce common.Hash, sig []byte) ([]byte, error) {
+	if len(sig) != 65 {
+		return nil, fmt.Errorf("evm: signature must be 65 bytes, got %d", len(sig))
+	}
+	v := sig[64]
+	if v < 27 {
+		v += 27
+	}
+	var r, s [32]byte
+	copy(r[:], sig[:32])
+	copy(s[:], sig[32:64])
+	return eip3009.TryPackTransferWithAuthorization(from, to, value, validAfter, validBefore, nonce, v, r, s)
+}

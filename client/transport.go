@@ -1,0 +1,222 @@
+package client
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+
+	"github.com/payper/payper/x402"
+)
+
+// Payer creates payments for one scheme.
+type Payer interface {
+	Scheme() string
+	CreatePayload(req x402.PaymentRequirements, resource *x402.ResourceInfo) (*x402.PaymentPayload, error)
+}
+
+// ErrNoPayableRequirement means the server asked for payment but offered nothing this transport
+// may pay: no registered scheme, or every offer is above the limits.
+var ErrNoPayableRequirement = errors.New("client: no payable payment requirement")
+
+// Payment describes a payment the transport made.
+type Payment struct {
+	Requirement x402.PaymentRequirements
+	Resource    string
+	// Settlement is the server's PAYMENT-RESPONSE; nil when it sent none.
+	Settlement *x402.SettlementResponse
+	// StatusCode is the status of the paid response.
+	StatusCode int
+}
+
+// Transport is an http.RoundTripper that pays x402 402 responses.
+type Transport struct {
+	// Base sends the requests (default http.DefaultTransport).
+	Base http.RoundTripper
+	// Payers in order of preference.
+	Payers []Payer
+	// MaxPerRequest caps one payment in atomic units; nil means no cap (use Budget then).
+	MaxPerRequest *big.Int
+	// Budget caps total spending; nil means no total cap.
+	Budget *Budget
+	// Networks, when set, restricts payments to these CAIP-2 networks.
+	Networks []string
+	// Assets, when set, restricts payments to these token addresses (case-insensitive).
+	Assets []string
+	// MaxBodyBytes caps a request body the transport buffers to send it a second time
+	// (default 8 MiB).
+	MaxBodyBytes int64
+	// OnPayment, if set, is called after every paid attempt.
+	OnPayment func(Payment)
+}
+
+// RoundTrip sends req; on a 402 it pays once and resends.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if req.Header.Get(x402.HeaderPaymentSignature) != "" || req.Header.Get(x402.HeaderPaymentV1) != "" {
+		return base.RoundTrip(req) // the caller pays for this one itself
+	}
+	replay, err := t.replayableBody(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := base.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
+		return resp, err
+	}
+	challenge, err := readChallenge(resp)
+	if err != nil {
+		return resp, nil // not an x402 402: hand it to the caller untouched
+	}
+	chosen, payer, err := t.choose(challenge.Accepts)
+	if err != nil {
+		resp.Body.Close()
+		return nil, err
+	}
+	amount, _ := x402.ParseAmount(chosen.Amount)
+	if t.Budget != nil {
+		if err := t.Budget.Reserve(amount); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+	}
+	payload, err := payer.CreatePayload(chosen, &challenge.Resource)
+	if err == nil {
+		payload.Extensions = challenge.Extensions // echo what the server declared
+	}
+	header := ""
+	if err == nil {
+		header, err = x402.EncodeHeader(payload)
+	}
+	if err != nil {
+		t.refund(amount)
+		resp.Body.Close()
+		return nil, fmt.Errorf("client: create payment: %w", err)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+
+	retry := req.Clone(req.Context())
+	if replay != nil {
+		retry.Body, _ = replay()
+	}
+	retry.Header.Set(x402.HeaderPaymentSignature, header)
+	paid, err := base.RoundTrip(retry)
+	if err != nil {
+		// The payment may have been used before the connection broke: keep it counted.
+		return nil, err
+	}
+	settlement, _ := SettlementFrom(paid)
+	if paid.StatusCode == http.StatusPaymentRequired && (settlement == nil || !settlement.Success) {
+		if settlement == nil || settlement.ErrorReason != string(x402.ReasonSettlementPending) {
+			t.refund(amount) // refused outright: nothing was taken
+		}
+	}
+	if t.OnPayment != nil {
+		t.OnPayment(Payment{Requirement: chosen, Resource: challenge.Resource.URL, Settlement: settlement, StatusCode: paid.StatusCode})
+	}
+	return paid, nil
+}
+
+func (t *Transport) refund(amount *big.Int) {
+	if t.Budget != nil && amount != nil {
+		t.Budget.Refund(amount)
+	}
+}
+
+// replayableBody makes the request body readable twice, buffering it when needed.
+func (t *Transport) replayableBody(req *http.Request) (func() (io.ReadCloser, error), error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	if req.GetBody != nil {
+		return req.GetBody, nil
+	}
+	limit := t.MaxBodyBytes
+	if limit <= 0 {
+		limit = 8 << 20
+	}
+	data, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("client: read request body: %w", err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("client: request body over %d bytes cannot be resent with a payment", limit)
+	}
+	get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	req.Body, _ = get()
+	req.GetBody = get
+	return get, nil
+}
+
+// choose picks the first offer, in the server's order, that a payer supports within the limits.
+func (t *Transport) choose(offers []x402.PaymentRequirements) (x402.PaymentRequirements, Payer, error) {
+	var reasons []error
+	for _, o := range offers {
+		amount, ok := x402.ParseAmount(o.Amount)
+		switch {
+		case !ok:
+			reasons = append(reasons, fmt.Errorf("%s: amount %q is not an integer", o.Scheme, o.Amount))
+			continue
+		case t.MaxPerRequest != nil && amount.Cmp(t.MaxPerRequest) > 0:
+			reasons = append(reasons, fmt.Errorf("%s on %s: price %s is above the maximum %s", o.Scheme, o.Network, amount, t.MaxPerRequest))
+			continue
+		case len(t.Networks) > 0 && !containsFold(t.Networks, o.Network):
+			reasons = append(reasons, fmt.Errorf("%s: network %s is not allowed", o.Scheme, o.Network))
+			continue
+		case len(t.Assets) > 0 && !containsFold(t.Assets, o.Asset):
+			reasons = append(reasons, fmt.Errorf("%s: asset %s is not allowed", o.Scheme, o.Asset))
+			continue
+		}
+		for _, p := range t.Payers {
+			if p.Scheme() == o.Scheme {
+				return o, p, nil
+			}
+		}
+		reasons = append(reasons, fmt.Errorf("scheme %q: no payer", o.Scheme))
+	}
+	return x402.PaymentRequirements{}, nil, fmt.Errorf("%w: %w", ErrNoPayableRequirement, errors.Join(reasons...))
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if len(v) == len(s) && bytes.EqualFold([]byte(v), []byte(s)) {
+			return true
+		}
+	}
+	return false
+}
+
+// readChallenge parses a 402: the v2 PAYMENT-REQUIRED header.
+func readChallenge(resp *http.Response) (*x402.PaymentRequired, error) {
+	h := resp.Header.Get(x402.HeaderPaymentRequired)
+	if h == "" {
+		return nil, errors.New("client: 402 without PAYMENT-REQUIRED")
+	}
+	pr, err := x402.DecodePaymentRequired(h, 64<<10)
+	if err != nil {
+		return nil, err
+	}
+	if len(pr.Accepts) == 0 {
+		return nil, errors.New("client: 402 offers no payment requirements")
+	}
+	return pr, nil
+}
+
+// SettlementFrom decodes a response's PAYMENT-RESPONSE header, if any.
+func SettlementFrom(resp *http.Response) (*x402.SettlementResponse, error) {
+	h := resp.Header.Get(x402.HeaderPaymentResponse)
+	if h == "" {
+		h = resp.Header.Get(x402.HeaderPaymentResponseV1)
+	}
+	if h == "" {
+		return nil, nil
+	}
+	return x402.DecodeSettlementResponse(h, 64<<10)
+}

@@ -1,0 +1,156 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/config"
+	"github.com/payper/payper/internal/keyfile"
+	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/pricing"
+	"github.com/payper/payper/proxy"
+	"github.com/payper/payper/scheme/exact"
+	"github.com/payper/payper/settle"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/x402"
+)
+
+// Gateway is a configured, ready-to-serve Payper gateway.
+type Gateway struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	store      store.Store
+	chain      *evm.Client
+	handler    http.Handler
+	reconciler *settle.Reconciler
+}
+
+// NewGateway opens the store, dials the chain (checking its id) and builds the handler chain.
+func NewGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Gateway, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	key, err := keyfile.Read(cfg.SettlerKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("settler key: %w", err)
+	}
+	chain, err := evm.Dial(ctx, cfg.RPCURL, cfg.ChainID(), evm.Options{
+		SettlerKey: key, Confirmations: uint64(cfg.Confirmations), Logger: log.With("component", "chain"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("chain %s: %w", cfg.Network, err)
+	}
+	st, err := openStore(ctx, cfg, log)
+	if err != nil {
+		chain.Close()
+		return nil, err
+	}
+	g := &Gateway{cfg: cfg, log: log, store: st, chain: chain}
+	if g.handler, err = g.buildHandler(); err != nil {
+		g.Close()
+		return nil, err
+	}
+	g.reconciler = &settle.Reconciler{Ledger: st, Chain: chain, Logger: log.With("component", "reconciler")}
+	return g, nil
+}
+
+func (g *Gateway) buildHandler() (http.Handler, error) {
+	cfg := g.cfg
+	rules, err := cfg.PricingRules()
+	if err != nil {
+		return nil, err
+	}
+	table, err := pricing.New(rules)
+	if err != nil {
+		return nil, err
+	}
+	offer := exact.Offer{
+		Network: cfg.Network, Asset: common.HexToAddress(cfg.Asset.Address),
+		Name: cfg.Asset.Name, Version: cfg.Asset.Version,
+		PayTo: common.HexToAddress(cfg.PayTo), MaxTimeoutSeconds: int64(cfg.MaxTimeoutSeconds),
+	}
+	method := &settle.Exact{
+		Offer:    offer,
+		Verifier: &exact.Verifier{Chain: g.chain},
+		Ledger:   g.store,
+		Chain:    g.chain,
+		Logger:   g.log.With("component", "settle"),
+	}
+	pw, err := paywall.New(paywall.Options{
+		Pricer: table, Methods: []paywall.Method{method},
+		MaxHeaderBytes: cfg.MaxPaymentHeaderBytes, ChargeTimeout: cfg.SettlementTimeout,
+		Logger: g.log.With("component", "paywall"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	upstream, err := url.Parse(cfg.Upstream)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: %w", err)
+	}
+	px, err := proxy.New(upstream, proxy.Options{
+		StripRequestHeaders: []string{x402.HeaderPaymentSignature, x402.HeaderPaymentV1},
+		Logger:              g.log.With("component", "proxy"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return pw.Wrap(px), nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Store is the gateway's store.
+func (g *Gateway) Store() store.Store { return g.store }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully. It also runs the reconciler.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelWarn),
+	}
+	recCtx, stopRec := context.WithCancel(ctx)
+	defer stopRec()
+	if _, err := g.reconciler.RunOnce(ctx); err != nil {
+		g.log.Warn("start-up reconciliation failed", "err", err)
+	}
+	go g.reconciler.Run(recCtx, 30*time.Second)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close releases the store and the chain connection.
+func (g *Gateway) Close() {
+	if g.store != nil {
+		g.store.Close()
+	}
+	if g.chain != nil {
+		g.chain.Close()
+	}
+}

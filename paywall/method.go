@@ -1,0 +1,43 @@
+package paywall
+
+import (
+	"context"
+	"errors"
+	"math/big"
+
+	"github.com/payper/payper/x402"
+)
+
+// ErrUnavailable marks a failure of infrastructure the payment depends on (chain RPC, store): the
+// payment may be fine, so the caller gets 503 and may retry with the same payment.
+var ErrUnavailable = errors.New("payment infrastructure unavailable")
+
+// Method is one payment scheme offered in the 402 challenge.
+type Method interface {
+	// Requirements returns the offer for a price in atomic units.
+	Requirements(price *big.Int) x402.PaymentRequirements
+	// Authorize verifies a payment for req (the server's own requirement that the payer's
+	// accepted offer matched) and reserves it, so that no concurrent or later request can use it
+	// again. Nothing is charged yet. Payment problems are *x402.Error values; infrastructure
+	// failures wrap ErrUnavailable.
+	Authorize(ctx context.Context, req x402.PaymentRequirements, p *x402.PaymentPayload, info RequestInfo) (Charge, error)
+}
+
+// RequestInfo describes the paid request, for the payment record.
+type RequestInfo struct {
+	Method   string
+	Route    string // the pricing rule's path pattern
+	Resource string // the request URL
+}
+
+// Charge is an authorized, reserved payment.
+type Charge interface {
+	// Payer is the verified payer's address.
+	Payer() string
+	// Complete charges the payment; it runs only after the protected handler answered below 400.
+	// A failure returns the settlement response to send (success false) and an error.
+	Complete(ctx context.Context) (*x402.SettlementResponse, error)
+	// Cancel gives the reservation back without charging: the handler failed or the response
+	// could not be delivered.
+	Cancel(ctx context.Context, reason string)
+}

@@ -1,0 +1,201 @@
+package paywall
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/payper/payper/pricing"
+	"github.com/payper/payper/x402"
+)
+
+// HeaderPayer carries the verified payer's address to the protected handler. Any value a client
+// sends is removed first.
+const HeaderPayer = "X-Payper-Payer"
+
+// Pricer prices requests.
+type Pricer interface {
+	Match(method, urlPath string) (pricing.Rule, bool)
+}
+
+// Options configure a Paywall.
+type Options struct {
+	Pricer  Pricer
+	Methods []Method // offered in this order
+	// MaxHeaderBytes caps the encoded payment header (default x402.DefaultMaxHeaderBytes).
+	MaxHeaderBytes int
+	// MaxResponseBytes caps the protected handler's response, which is held back until the
+	// payment is charged (default 32 MiB).
+	MaxResponseBytes int64
+	// ChargeTimeout bounds Complete. Charging runs detached from the request's context so that a
+	// client hanging up mid-settlement cannot leave a payment half recorded (default 60 s).
+	ChargeTimeout time.Duration
+	Logger        *slog.Logger
+}
+
+// Paywall is the middleware. Create it with New.
+type Paywall struct {
+	opts Options
+	log  *slog.Logger
+}
+
+// New returns a Paywall.
+func New(opts Options) (*Paywall, error) {
+	if opts.Pricer == nil {
+		return nil, errors.New("paywall: a Pricer is required")
+	}
+	if len(opts.Methods) == 0 {
+		return nil, errors.New("paywall: at least one payment Method is required")
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = x402.DefaultMaxHeaderBytes
+	}
+	if opts.MaxResponseBytes <= 0 {
+		opts.MaxResponseBytes = 32 << 20
+	}
+	if opts.ChargeTimeout <= 0 {
+		opts.ChargeTimeout = 60 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Paywall{opts: opts, log: log}, nil
+}
+
+// Wrap returns next behind the paywall.
+func (pw *Paywall) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		pw.serve(w, r, next)
+	})
+}
+
+func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	header := paymentHeader(r)
+	stripPaymentHeaders(r)
+	// Forward the path that was priced: "/v1/free/../quote" must not reach the upstream as
+	// anything but "/v1/quote".
+	r.URL.Path, r.URL.RawPath = pricing.CanonicalPath(r.URL.Path), ""
+	rule, priced := pw.opts.Pricer.Match(r.Method, r.URL.Path)
+	if !priced || rule.Price.Sign() == 0 {
+		next.ServeHTTP(w, r)
+		return
+	}
+	w.Header().Add("Access-Control-Expose-Headers", "PAYMENT-REQUIRED, PAYMENT-RESPONSE")
+	offers := make([]x402.PaymentRequirements, len(pw.opts.Methods))
+	for i, m := range pw.opts.Methods {
+		offers[i] = m.Requirements(rule.Price)
+	}
+	challenge := x402.PaymentRequired{
+		X402Version: x402.Version,
+		Resource:    x402.ResourceInfo{URL: resourceURL(r), Description: rule.Description},
+		Accepts:     offers,
+	}
+	if header == "" {
+		challenge.Error = "PAYMENT-SIGNATURE header is required"
+		pw.writeChallenge(w, challenge)
+		return
+	}
+	payload, err := x402.DecodePaymentPayload(header, pw.opts.MaxHeaderBytes)
+	if err != nil {
+		pw.writeBadRequest(w, err)
+		return
+	}
+	idx := matchOffer(offers, payload.Accepted)
+	if idx < 0 {
+		challenge.Error = "No matching payment requirements"
+		pw.writeChallenge(w, challenge)
+		return
+	}
+	info := RequestInfo{Method: r.Method, Route: rule.Path, Resource: challenge.Resource.URL}
+	charge, err := pw.opts.Methods[idx].Authorize(r.Context(), offers[idx], payload, info)
+	if err != nil {
+		pw.rejectPayment(w, challenge, err)
+		return
+	}
+	pw.serveCharged(w, r, next, charge, offers[idx].Network)
+}
+
+// serveCharged runs the handler into a buffer and releases its response only once the payment is
+// charged. A handler answer of 400 or more is passed through and nothing is charged.
+func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next http.Handler, charge Charge, network string) {
+	// Detached: once the handler has run, the charge must be finished or released even when the
+	// client has gone away.
+	detached := context.WithoutCancel(r.Context())
+	r.Header.Set(HeaderPayer, charge.Payer())
+	buf := newResponseBuffer(pw.opts.MaxResponseBytes)
+	if err := runHandler(next, buf, r); err != nil {
+		charge.Cancel(detached, "handler_panic")
+		if p, ok := err.(*handlerPanic); ok && p.value == http.ErrAbortHandler {
+			panic(http.ErrAbortHandler)
+		}
+		pw.log.Error("protected handler panicked; payment released", "err", err, "payer", charge.Payer())
+		writeJSONError(w, http.StatusBadGateway, "upstream_error", "the upstream failed while serving a paid request; nothing was charged")
+		return
+	}
+	if buf.overflow {
+		charge.Cancel(detached, "response_too_large")
+		pw.log.Warn("paid response exceeds the buffer limit; payment released", "limit", pw.opts.MaxResponseBytes, "payer", charge.Payer())
+		writeJSONError(w, http.StatusBadGateway, "response_too_large", "the upstream response is larger than a paid route may buffer; nothing was charged")
+		return
+	}
+	if buf.status >= 400 {
+		charge.Cancel(detached, "upstream_status")
+		buf.flushTo(w)
+		return
+	}
+	ctx, cancel := context.WithTimeout(detached, pw.opts.ChargeTimeout)
+	defer cancel()
+	settlement, err := charge.Complete(ctx)
+	if err != nil {
+		pw.log.Warn("charging a verified payment failed; response withheld", "err", err, "payer", charge.Payer())
+		if settlement == nil {
+			reason, _ := x402.ReasonOf(err)
+			if reason == "" {
+				reason = x402.ReasonUnexpectedSettleError
+			}
+			settlement = &x402.SettlementResponse{ErrorReason: string(reason), ErrorMessage: x402.MessageOf(err), Payer: charge.Payer(), Network: network}
+		}
+		settlement.Success = false
+		settlement.Transaction = ""
+		pw.writeSettlementFailure(w, *settlement)
+		return
+	}
+	if h, err := x402.EncodeHeader(settlement); err == nil {
+		buf.header.Set(x402.HeaderPaymentResponse, h)
+	}
+	buf.flushTo(w)
+}
+
+// matchOffer returns the index of the offer the payer accepted, or -1.
+func matchOffer(offers []x402.PaymentRequirements, accepted x402.PaymentRequirements) int {
+	for i, o := range offers {
+		if x402.SameOffer(o, accepted) {
+			return i
+		}
+	}
+	return -1
+}
+
+// paymentHeader reads the v2 payment header. Header names are case-insensitive in net/http.
+func paymentHeader(r *http.Request) string {
+	return strings.TrimSpace(r.Header.Get(x402.HeaderPaymentSignature))
+}
+
+// stripPaymentHeaders removes what the protected handler must not see or trust.
+func stripPaymentHeaders(r *http.Request) {
+	for _, h := range []string{x402.HeaderPaymentSignature, x402.HeaderPaymentV1, x402.HeaderPaymentResponse, x402.HeaderPaymentResponseV1, HeaderPayer} {
+		r.Header.Del(h)
+	}
+}
+
+func resourceURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + r.URL.RequestURI()
+}

@@ -1,0 +1,167 @@
+package settle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/scheme/exact"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/x402"
+)
+
+// Ledger is the part of the store settlement writes to.
+type Ledger interface {
+	ReservePayment(ctx context.Context, p *store.Payment) (int64, error)
+	MarkSubmitted(ctx context.Context, id int64, txHash string) error
+	MarkSettled(ctx context.Context, id int64, txHash string) error
+	MarkFailed(ctx context.Context, id int64, reason string) error
+	ReleasePayment(ctx context.Context, id int64, reason string) error
+}
+
+// Chain reads token state and sends settlement transactions.
+type Chain interface {
+	exact.ChainReader
+	Send(ctx context.Context, to common.Address, data []byte, onSigned func(common.Hash) error) (common.Hash, error)
+	WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error)
+}
+
+// Exact is the exact scheme as a paywall.Method.
+type Exact struct {
+	Offer    exact.Offer
+	Verifier *exact.Verifier
+	Ledger   Ledger
+	Chain    Chain
+	Logger   *slog.Logger
+}
+
+// Requirements implements paywall.Method.
+func (e *Exact) Requirements(price *big.Int) x402.PaymentRequirements {
+	return e.Offer.Requirements(price)
+}
+
+// Authorize implements paywall.Method: verify, then reserve the authorization's nonce.
+func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *x402.PaymentPayload, info paywall.RequestInfo) (paywall.Charge, error) {
+	v, err := e.Verifier.Verify(ctx, req, p)
+	if errors.Is(err, exact.ErrChainUnavailable) {
+		return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a := v.Payload.Authorization
+	rec := &store.Payment{
+		Scheme: exact.Scheme, Network: req.Network, Asset: v.Token.Hex(), Payer: a.From.Hex(),
+		PayTo: a.To.Hex(), Amount: a.Value, Nonce: a.Nonce.Hex(),
+		ValidBefore: time.Unix(a.ValidBefore.Int64(), 0),
+		Method:      info.Method, Route: info.Route, Resource: info.Resource,
+	}
+	id, err := e.Ledger.ReservePayment(ctx, rec)
+	switch {
+	case errors.Is(err, store.ErrDuplicate):
+		return nil, x402.Failf(x402.ReasonExactNonceAlreadyUsed, "authorization nonce %s is already used by another request", a.Nonce.Hex())
+	case err != nil:
+		return nil, fmt.Errorf("%w: reserve payment: %w", paywall.ErrUnavailable, err)
+	}
+	return &exactCharge{e: e, id: id, v: v, network: req.Network}, nil
+}
+
+func (e *Exact) log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return e.Logger
+}
+
+type exactCharge struct {
+	e       *Exact
+	id      int64
+	v       *exact.Verified
+	network string
+}
+
+func (c *exactCharge) Payer() string { return c.v.Payer.Hex() }
+
+func (c *exactCharge) Cancel(ctx context.Context, reason string) {
+	if err := c.e.Ledger.ReleasePayment(ctx, c.id, reason); err != nil {
+		c.e.log().Error("releasing a reserved payment failed", "payment", c.id, "err", err)
+	}
+}
+
+// Complete submits the authorization and waits for it to be mined.
+func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
+	a, sig := c.v.Payload.Authorization, c.v.Payload.Signature
+	data, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
+	if err != nil {
+		c.fail(ctx, x402.ReasonExactFailedToParseSignature)
+		return nil, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
+	}
+	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, func(h common.Hash) error {
+		return c.e.Ledger.MarkSubmitted(ctx, c.id, h.Hex())
+	})
+	if err != nil && !errors.Is(err, evm.ErrBroadcastUnknown) {
+		reason := c.diagnose(ctx, err)
+		c.fail(ctx, reason)
+		return nil, x402.Fail(reason, "the payment could not be settled", err)
+	}
+	receipt, err := c.e.Chain.WaitMined(ctx, hash)
+	switch {
+	case errors.Is(err, evm.ErrTxFailed):
+		c.fail(ctx, x402.ReasonExactTransactionFailed)
+		return nil, x402.Fail(x402.ReasonExactTransactionFailed, "the settlement transaction reverted", err)
+	case err != nil:
+		// Still pending: the record stays submitted and the reconciler settles it later. The
+		// response is withheld because payment is not yet certain.
+		return nil, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+hash.Hex()+" is not mined yet", err)
+	}
+	if err := c.e.Ledger.MarkSettled(ctx, c.id, receipt.TxHash.Hex()); err != nil {
+		// The money moved; serve the payer. The reconciler records it once the store is back.
+		c.e.log().Error("recording a settled payment failed", "payment", c.id, "tx", receipt.TxHash, "err", err)
+	}
+	return &x402.SettlementResponse{
+		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network, Amount: a.Value.String(),
+	}, nil
+}
+
+// diagnose names why a transfer that verified could not be sent: the payer spent the nonce or the
+// balance in the meantime, or something else went wrong.
+func (c *exactCharge) diagnose(ctx context.Context, err error) x402.Reason {
+	var rev *evm.RevertError
+	if !errors.As(err, &rev) {
+		return x402.ReasonExactFailedToExecute
+	}
+	a := c.v.Payload.Authorization
+	if used, cerr := c.e.Chain.AuthorizationState(ctx, c.v.Token, a.From, a.Nonce); cerr == nil && used {
+		return x402.ReasonExactNonceAlreadyUsed
+	}
+	if bal, cerr := c.e.Chain.BalanceOf(ctx, c.v.Token, a.From); cerr == nil && bal.Cmp(a.Value) < 0 {
+		return x402.ReasonExactInsufficientBalance
+	}
+	if strings.Contains(rev.Reason, "expired") {
+		return x402.ReasonExactValidBefore
+	}
+	return x402.ReasonExactTransactionSimFailed
+}
+
+// fail records a terminal failure. A payment that was never broadcast is released instead, so
+// its record does not block the key; the chain itself refuses a spent nonce.
+func (c *exactCharge) fail(ctx context.Context, reason x402.Reason) {
+	err := c.e.Ledger.ReleasePayment(ctx, c.id, string(reason))
+	if errors.Is(err, store.ErrConflict) {
+		err = c.e.Ledger.MarkFailed(ctx, c.id, string(reason))
+	}
+	if err != nil {
+		c.e.log().Error("recording a failed settlement failed", "payment", c.id, "reason", reason, "err", err)
+	}
+}
+
+var _ paywall.Method = (*Exact)(nil)

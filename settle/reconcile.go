@@ -1,0 +1,121 @@
+package settle
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/x402"
+)
+
+// ReconcileLedger is the part of the store the reconciler needs.
+type ReconcileLedger interface {
+	UnfinishedPayments(ctx context.Context) ([]store.Payment, error)
+	MarkSettled(ctx context.Context, id int64, txHash string) error
+	MarkFailed(ctx context.Context, id int64, reason string) error
+	ReleasePayment(ctx context.Context, id int64, reason string) error
+}
+
+// Reconciler finishes payments that a crash, an RPC outage or a slow chain left unfinished.
+//
+// A reserved payment was never broadcast (the hash is recorded before broadcast), and the request
+// it paid for was never answered, so it is released. A submitted payment is looked up by its
+// transaction: mined means settled (or failed on status 0); not found after its authorization
+// expired, and with the nonce still unused, means it can never land, so it failed.
+type Reconciler struct {
+	Ledger ReconcileLedger
+	Chain  Chain
+	// MinAge skips payments younger than this, which a live request may still be working on
+	// (default 2 minutes).
+	MinAge time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// RunOnce reconciles every unfinished payment once and reports how many it finished.
+func (r *Reconciler) RunOnce(ctx context.Context) (int, error) {
+	pending, err := r.Ledger.UnfinishedPayments(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now, minAge := time.Now(), r.MinAge
+	if r.Now != nil {
+		now = r.Now()
+	}
+	if minAge == 0 {
+		minAge = 2 * time.Minute
+	}
+	done := 0
+	for _, p := range pending {
+		if now.Sub(p.UpdatedAt) < minAge {
+			continue
+		}
+		finished, err := r.reconcile(ctx, p, now)
+		if err != nil {
+			r.log().Warn("reconciling a payment failed", "payment", p.ID, "err", err)
+			continue
+		}
+		if finished {
+			done++
+		}
+	}
+	return done, nil
+}
+
+// Run reconciles every interval until ctx ends.
+func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
+	for {
+		if n, err := r.RunOnce(ctx); err != nil {
+			r.log().Warn("reconciliation round failed", "err", err)
+		} else if n > 0 {
+			r.log().Info("reconciled unfinished payments", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func (r *Reconciler) reconcile(ctx context.Context, p store.Payment, now time.Time) (bool, error) {
+	if p.Status == store.StatusReserved {
+		return true, r.Ledger.ReleasePayment(ctx, p.ID, "recovered_unsent")
+	}
+	hash := common.HexToHash(p.TxHash)
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	receipt, err := r.Chain.WaitMined(wctx, hash)
+	cancel()
+	switch {
+	case err == nil:
+		return true, r.Ledger.MarkSettled(ctx, p.ID, receipt.TxHash.Hex())
+	case errors.Is(err, evm.ErrTxFailed):
+		return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactTransactionFailed))
+	}
+	if now.Before(p.ValidBefore) {
+		return false, nil // may still be mined
+	}
+	used, err := r.Chain.AuthorizationState(ctx, common.HexToAddress(p.Asset), common.HexToAddress(p.Payer), common.HexToHash(p.Nonce))
+	if err != nil {
+		return false, err
+	}
+	if used {
+		// Spent by a transaction we cannot see (a replacement, or a third party relaying the same
+		// authorization). Leave it for an operator rather than guess.
+		r.log().Warn("authorization used on chain by an unknown transaction", "payment", p.ID, "tx", p.TxHash)
+		return false, nil
+	}
+	return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactValidBefore))
+}
+
+func (r *Reconciler) log() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}

@@ -1,0 +1,156 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/payper/payper/store"
+)
+
+// Config assembles a Store.
+type Config struct {
+	// Write runs every statement that changes data, and the migrations.
+	Write *sql.DB
+	// Read runs queries; nil means Write. The Store closes both.
+	Read    *sql.DB
+	Dialect Dialect
+	// Now stamps CreatedAt and UpdatedAt; nil means time.Now.
+	Now func() time.Time
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// Store implements store.Store over database/sql.
+type Store struct {
+	write   *sql.DB
+	read    *sql.DB
+	dialect Dialect
+	now     func() time.Time
+	log     *slog.Logger
+	closed  atomic.Bool
+	q       queries
+}
+
+var errClosed = Unavailable(errors.New("store is closed"))
+
+// New applies pending migrations and returns a ready Store. On error the
+// caller still owns (and must close) the pools.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Write == nil {
+		return nil, fmt.Errorf("sqlstore: no database")
+	}
+	if err := cfg.Dialect.validate(); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		write:   cfg.Write,
+		read:    cfg.Read,
+		dialect: cfg.Dialect,
+		now:     cfg.Now,
+		log:     cfg.Logger,
+	}
+	if s.read == nil {
+		s.read = s.write
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.q = buildQueries(&s.dialect)
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ping checks that both pools reach the database.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	if err := s.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("%s: ping: %w", s.dialect.Name, s.dialect.MapError(err))
+	}
+	if s.read != s.write {
+		if err := s.read.PingContext(ctx); err != nil {
+			return fmt.Errorf("%s: ping: %w", s.dialect.Name, s.dialect.MapError(err))
+		}
+	}
+	return nil
+}
+
+// Close closes the pools. It is safe to call more than once.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	var errs []error
+	if s.read != s.write {
+		errs = append(errs, s.read.Close())
+	}
+	errs = append(errs, s.write.Close())
+	return errors.Join(errs...)
+}
+
+// timestamp is the store's view of "now": UTC, microsecond precision (the
+// finest both backends keep).
+func (s *Store) timestamp() time.Time {
+	return normalizeTime(s.now())
+}
+
+func normalizeTime(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// Bounds for retrying statements that failed on contention. Each SQLite
+// attempt already waits up to its busy timeout, so a few are enough.
+const (
+	maxAttempts  = 4
+	firstBackoff = 10 * time.Millisecond
+)
+
+// withRetry runs op until it succeeds, fails with an error the dialect does
+// not consider retryable, or runs out of attempts. The returned error is
+// mapped to the store sentinels; sql.ErrNoRows passes through unchanged.
+func (s *Store) withRetry(ctx context.Context, op func() error) error {
+	if s.closed.Load() {
+		return errClosed
+	}
+	backoff := firstBackoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = op()
+		var p permanent
+		if err == nil || errors.Is(err, sql.ErrNoRows) || errors.As(err, &p) {
+			return err
+		}
+		if attempt == maxAttempts || !s.dialect.Retryable(err) {
+			break
+		}
+		s.log.DebugContext(ctx, "retrying statement", "backend", s.dialect.Name, "attempt", attempt, "err", err)
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return Unavailable(ctx.Err())
+		case <-timer.C:
+		}
+		backoff *= 2
+	}
+	return s.dialect.MapError(err)
+}
+
+// permanent marks an error raised by this package rather than the driver:
+// withRetry neither retries nor maps it.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+var _ store.Store = (*Store)(nil)
