@@ -45,11 +45,7 @@ func (pw *Paywall) writeBadRequest(w http.ResponseWriter, err error) {
 	if errors.Is(err, x402.ErrBadVersion) {
 		code = string(x402.ReasonInvalidVersion)
 	}
-	status := http.StatusBadRequest
-	if errors.Is(err, x402.ErrHeaderTooLarge) {
-		status = http.StatusRequestHeaderFieldsTooLarge
-	}
-	writeJSONError(w, status, code, "invalid payment: "+err.Error())
+	writeJSONError(w, http.StatusBadRequest, code, "invalid payment: "+err.Error())
 }
 
 // rejectPayment answers a payment that Authorize refused: 402 with a fresh challenge carrying the

@@ -131,9 +131,9 @@ func openPool(dsn string) (*sql.DB, error) {
 	return db, nil
 }
 
-// writerDSN: busy_timeout comes first so the switch to WAL itself waits for
-// a lock held by another process; BEGIN IMMEDIATE takes the write lock at
-// the start of a transaction, so migrations of two processes serialise.
+// writerDSN: busy_timeout is set before the other pragmas so they wait for
+// locks where SQLite lets them; BEGIN IMMEDIATE takes the write lock at the
+// start of a transaction, so migrations of two processes serialise.
 func writerDSN(path string, busy time.Duration) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout("+strconv.FormatInt(busy.Milliseconds(), 10)+")")

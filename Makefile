@@ -1,0 +1,41 @@
+# Payper build and test entry points. `make test` is what CI runs.
+GO ?= go
+
+.PHONY: test test-go deps contracts fuzz vet fmt-check build bench
+
+# Every test: installs the npm packages the tests need, starts a throwaway PostgreSQL cluster on
+# loopback for the PostgreSQL suites, runs all Go tests (interop with the official x402 npm
+# packages included), then stops the cluster.
+test: deps vet fmt-check
+	scripts/pgtest.sh $(GO) test -count=1 -timeout 20m ./...
+	scripts/pgtest.sh $(GO) test -count=1 -race -timeout 20m ./x402/... ./paywall/... ./client/... ./store/... ./settle/... ./pricing/... ./money/...
+
+# npm packages pinned by the lock files: solc for the contracts, the x402 reference SDK for interop.
+deps:
+	@for d in contracts interop; do \
+		if [ -f $$d/package-lock.json ] && { [ -n "$$CI" ] || [ ! -d $$d/node_modules ]; }; then \
+			echo "npm ci in $$d"; (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+		fi; \
+	done
+
+# Rebuild contract artifacts and Go bindings from contracts/src.
+contracts:
+	bash contracts/gen.sh
+
+build:
+	$(GO) build -o payper ./cmd/payper
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# Short runs of every fuzz target (FUZZTIME per target).
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list 'Fuzz.*' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run XXX -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done

@@ -1,0 +1,5 @@
+// Package interop holds no code of its own: its tests run Payper against the stock x402 npm
+// packages (@x402/fetch, @x402/express, @x402/core, @x402/evm), in both directions, on the
+// embedded dev chain. pay.mjs is a stock paying client; server.mjs is a stock seller with an
+// in-process facilitator. Both need `npm ci` in this directory first.
+package interop
