@@ -77,7 +77,9 @@ routes:
 		t.Fatalf("config validate: %v\n%s", err, out.String())
 	}
 	gwDone := make(chan error, 1)
-	go func() { gwDone <- run(ctx, []string{"gateway", "--config", cfgPath, "--log-level", "warn"}, io.Discard, io.Discard) }()
+	go func() {
+		gwDone <- run(ctx, []string{"gateway", "--config", cfgPath, "--log-level", "warn"}, io.Discard, io.Discard)
+	}()
 	waitListening(t, listen)
 
 	chain, err := evm.Dial(ctx, dev.Info.RPCURL, big.NewInt(1337), evm.Options{})
