@@ -160,6 +160,7 @@ func (e *devEnv) stockPayment(ctx context.Context, t *testing.T, payer devkeys.A
 // TestStockClientPaysGateway: the published npm client (@x402/fetch wrapFetchWithPayment) pays
 // Payper's gateway end to end with nothing Payper-specific in it.
 func TestStockClientPaysGateway(t *testing.T) {
+	nodeBinary(t) // fail before starting the chain when the npm side is not installed
 	ctx := t.Context()
 	env := startDev(ctx, t, true)
 	accounts := devkeys.DevAccounts(testAccountsToUse)
@@ -217,6 +218,7 @@ func TestStockClientPaysGateway(t *testing.T) {
 // packages (@x402/express middleware, in-process @x402/core facilitator, @x402/evm exact scheme).
 // Only the dev chain is used; the gateway is not involved.
 func TestGoClientPaysStockServer(t *testing.T) {
+	nodeBinary(t)
 	ctx := t.Context()
 	env := startDev(ctx, t, false)
 	accounts := devkeys.DevAccounts(testAccountsToUse)

@@ -46,7 +46,9 @@ type Store interface {
 	// hex fields, so p equals what GetPayment returns.
 	ReservePayment(ctx context.Context, p *Payment) (int64, error)
 	// MarkSubmitted moves a reserved payment to submitted with the hash of
-	// the broadcast transaction. Repeating it with the same hash succeeds.
+	// the broadcast transaction. Repeating it with the same hash succeeds;
+	// another hash on a submitted payment replaces the first (the node
+	// refused that transaction, or a replacement was sent).
 	MarkSubmitted(ctx context.Context, id int64, txHash string) error
 	// MarkSettled moves a reserved or submitted payment to settled. The
 	// hash may differ from the submitted one (a replacement transaction).

@@ -18,14 +18,14 @@ func asm(chunks ...string) []byte {
 	return b
 }
 
-// storeRuntime is the runtime code of the test contract (28 bytes):
+// storeRuntime is the runtime code of the test contract (39 bytes):
 //
-//	empty calldata  -> returns slot 0 as a 32-byte word   ("get")
-//	32-byte calldata -> slot 0 = calldata word, slot 1 = msg.sender ("set")
+//	empty calldata   -> returns slot 0 as a 32-byte word                 ("get")
+//	32-byte calldata -> slot 0 = word, slot 1 = msg.sender, LOG0(word)   ("set")
 var storeRuntime = asm(
 	"36",   // 00 CALLDATASIZE
 	"15",   // 01 ISZERO
-	"6010", // 02 PUSH1 0x10 (get)
+	"601b", // 02 PUSH1 0x1b (get)
 	"57",   // 04 JUMPI             no calldata -> get
 	"6000", // 05 PUSH1 0
 	"35",   // 07 CALLDATALOAD      word = calldata[0:32]
@@ -34,22 +34,29 @@ var storeRuntime = asm(
 	"33",   // 0b CALLER
 	"6001", // 0c PUSH1 1
 	"55",   // 0e SSTORE            slot1 = msg.sender
-	"00",   // 0f STOP
-	"5b",   // 10 JUMPDEST          get:
-	"6000", // 11 PUSH1 0
-	"54",   // 13 SLOAD
-	"6000", // 14 PUSH1 0
-	"52",   // 16 MSTORE            mem[0:32] = slot0
-	"6020", // 17 PUSH1 32
-	"6000", // 19 PUSH1 0
-	"f3",   // 1b RETURN            return mem[0:32]
+	"6000", // 0f PUSH1 0
+	"35",   // 11 CALLDATALOAD
+	"6000", // 12 PUSH1 0
+	"52",   // 14 MSTORE            mem[0:32] = word
+	"6020", // 15 PUSH1 32
+	"6000", // 17 PUSH1 0
+	"a0",   // 19 LOG0              log data = word
+	"00",   // 1a STOP
+	"5b",   // 1b JUMPDEST          get:
+	"6000", // 1c PUSH1 0
+	"54",   // 1e SLOAD
+	"6000", // 1f PUSH1 0
+	"52",   // 21 MSTORE            mem[0:32] = slot0
+	"6020", // 22 PUSH1 32
+	"6000", // 24 PUSH1 0
+	"f3",   // 26 RETURN            return mem[0:32]
 )
 
 // storeConstructor is the creation code prefix (33 bytes). It is followed by
 // storeRuntime and then the 32-byte constructor argument.
 var storeConstructor = asm(
 	"6020", // 00 PUSH1 32          length
-	"603d", // 02 PUSH1 0x3d        offset of the argument (33 + 28)
+	"6048", // 02 PUSH1 0x48        offset of the argument (33 + 39)
 	"6000", // 04 PUSH1 0           memory offset
 	"39",   // 06 CODECOPY          mem[0:32] = argument
 	"6000", // 07 PUSH1 0
@@ -62,13 +69,13 @@ var storeConstructor = asm(
 	"46",   // 11 CHAINID
 	"6003", // 12 PUSH1 3
 	"55",   // 14 SSTORE            slot3 = block.chainid
-	"601c", // 15 PUSH1 28          runtime length
+	"6027", // 15 PUSH1 39          runtime length
 	"6021", // 17 PUSH1 0x21        runtime offset (33)
 	"6000", // 19 PUSH1 0
-	"39",   // 1b CODECOPY          mem[0:28] = runtime
-	"601c", // 1c PUSH1 28
+	"39",   // 1b CODECOPY          mem[0:39] = runtime
+	"6027", // 1c PUSH1 39
 	"6000", // 1e PUSH1 0
-	"f3",   // 20 RETURN            deploy mem[0:28]
+	"f3",   // 20 RETURN            deploy mem[0:39]
 )
 
 // storeInitCode returns the full creation code of the test contract with
@@ -93,8 +100,8 @@ var revertInitCode = asm(
 )
 
 func TestHandAssembledLayout(t *testing.T) {
-	if len(storeRuntime) != 0x1c {
-		t.Fatalf("runtime is %d bytes, offsets assume 28", len(storeRuntime))
+	if len(storeRuntime) != 0x27 {
+		t.Fatalf("runtime is %d bytes, offsets assume 39", len(storeRuntime))
 	}
 	if len(storeConstructor) != 0x21 {
 		t.Fatalf("constructor is %d bytes, offsets assume 33", len(storeConstructor))

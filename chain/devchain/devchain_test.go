@@ -214,9 +214,18 @@ func TestGenesisContractOnChain(t *testing.T) {
 	if err := client.SendTransaction(ctx, tx); err != nil {
 		t.Fatal(err)
 	}
-	waitMined(ctx, t, client, tx.Hash())
+	receipt := waitMined(ctx, t, client, tx.Hash())
 	if got := callStore(ctx, t, client); got != 99 {
 		t.Fatalf("stored value after tx = %d, want 99", got)
+	}
+	logs, err := client.FilterLogs(ctx, ethereum.FilterQuery{
+		FromBlock: big.NewInt(0), ToBlock: receipt.BlockNumber, Addresses: []common.Address{storeAddr},
+	})
+	if err != nil {
+		t.Fatalf("eth_getLogs: %v", err)
+	}
+	if len(logs) != 1 || logs[0].TxHash != tx.Hash() || new(big.Int).SetBytes(logs[0].Data).Int64() != 99 {
+		t.Fatalf("eth_getLogs = %+v, want the single log of the set transaction", logs)
 	}
 }
 

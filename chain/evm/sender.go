@@ -85,6 +85,22 @@ func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSig
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var hash common.Hash
+	for attempt := 0; ; attempt++ {
+		if hash, err = s.signAndSend(ctx, to, data, gas, tip, feeCap, onSigned); !isNonceConflict(err) || attempt == maxNonceRetries {
+			return hash, err
+		}
+		// Another process using the same key (a second replica) took this nonce: re-read the
+		// pending nonce and send again. The write-ahead hook records the new hash.
+		s.c.log.Info("settler nonce taken; retrying with a fresh nonce", "nonce", s.nonce, "attempt", attempt+1)
+	}
+}
+
+// maxNonceRetries bounds resends after nonce conflicts with other senders of the same key.
+const maxNonceRetries = 3
+
+// signAndSend sends one transaction at the allocator's nonce. The caller holds s.mu.
+func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte, gas uint64, tip, feeCap *big.Int, onSigned func(common.Hash) error) (common.Hash, error) {
 	if !s.known {
 		cctx, cancel := s.c.callCtx(ctx)
 		n, err := s.c.eth.PendingNonceAt(cctx, s.from)
@@ -120,6 +136,15 @@ func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSig
 		s.known = false
 		return hash, fmt.Errorf("%w: %w", ErrBroadcastUnknown, err)
 	}
+}
+
+// isNonceConflict reports a refusal because the nonce is used or taken by a pending transaction.
+func isNonceConflict(err error) bool {
+	if err == nil || !errors.Is(err, ErrNotSent) {
+		return false
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "nonce too low") || strings.Contains(msg, "replacement transaction underpriced")
 }
 
 func (s *sender) estimate(ctx context.Context, to common.Address, data []byte) (uint64, error) {

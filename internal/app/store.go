@@ -9,6 +9,7 @@ import (
 
 	"github.com/payper/payper/config"
 	"github.com/payper/payper/store"
+	"github.com/payper/payper/store/postgres"
 	"github.com/payper/payper/store/sqlite"
 )
 
@@ -21,6 +22,12 @@ func openStore(ctx context.Context, cfg *config.Config, log *slog.Logger) (store
 		s, err := sqlite.Open(ctx, cfg.Database.DSN, sqlite.Options{Logger: log.With("component", "store")})
 		if err != nil {
 			return nil, fmt.Errorf("sqlite store: %w", err)
+		}
+		return s, nil
+	case config.DriverPostgres:
+		s, err := postgres.Open(ctx, cfg.Database.DSN, postgres.Options{Logger: log.With("component", "store")})
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: %w", err)
 		}
 		return s, nil
 	default:

@@ -44,7 +44,13 @@ func (s *Store) MarkSubmitted(ctx context.Context, id int64, txHash string) erro
 	if err != nil {
 		return err
 	}
-	return s.transition(ctx, id, store.StatusSubmitted, s.q.markSubmitted, h, h)
+	err = s.transition(ctx, id, store.StatusSubmitted, s.q.markSubmitted, h, h)
+	if errors.Is(err, store.ErrConflict) {
+		// Already submitted under another hash: the earlier transaction was refused by the node
+		// or replaced, so the new one is what the chain will see.
+		err = s.transition(ctx, id, store.StatusSubmitted, s.q.resubmit, h, h)
+	}
+	return err
 }
 
 // MarkSettled implements store.Store.

@@ -13,6 +13,7 @@ type queries struct {
 	stateByID     string
 	unfinished    string
 	markSubmitted string
+	resubmit      string
 	markSettled   string
 	markFailed    string
 	release       string
@@ -32,6 +33,8 @@ RETURNING id`
 const (
 	markSubmittedSQL = `UPDATE payments SET status = 'submitted', tx_hash = ?, updated_at = ?
 WHERE id = ? AND status = 'reserved'`
+	resubmitSQL = `UPDATE payments SET tx_hash = ?, updated_at = ?
+WHERE id = ? AND status = 'submitted'`
 	markSettledSQL = `UPDATE payments SET status = 'settled', tx_hash = ?, updated_at = ?
 WHERE id = ? AND status IN ('reserved', 'submitted')`
 	markFailedSQL = `UPDATE payments SET status = 'failed', error_reason = ?, updated_at = ?
@@ -50,6 +53,7 @@ WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND status <> 'relea
 		unfinished: d.bind(`SELECT ` + paymentColumns + ` FROM payments
 WHERE status IN ('reserved', 'submitted') ORDER BY id`),
 		markSubmitted: d.bind(markSubmittedSQL),
+		resubmit:      d.bind(resubmitSQL),
 		markSettled:   d.bind(markSettledSQL),
 		markFailed:    d.bind(markFailedSQL),
 		release:       d.bind(releaseSQL),

@@ -93,8 +93,8 @@ func testTransitions(t *testing.T, h *harness) {
 		{R, fail, outcome{status: F, reason: reasonNew, changed: true}},
 		{R, release, outcome{status: X, reason: reasonNew, changed: true}},
 
-		{U, submit1, untouched[U]}, // idempotent repeat
-		{U, submit2, conflict(U)},
+		{U, submit1, untouched[U]},                                       // idempotent repeat
+		{U, submit2, outcome{status: U, hash: txHash(2), changed: true}}, // replacement tx
 		{U, settle1, outcome{status: S, hash: txHash(1), changed: true}},
 		{U, settle2, outcome{status: S, hash: txHash(2), changed: true}}, // replacement tx
 		{U, fail, outcome{status: F, hash: txHash(1), reason: reasonNew, changed: true}},
