@@ -87,7 +87,7 @@ func New(upstream *url.URL, opts Options) (*Proxy, error) {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Let a streaming request body keep flowing while the response streams
 	// back. HTTP/2 connections are always full duplex, hence the ignored error.
-	// disabled
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	p.rp.ServeHTTP(w, r)
 }
 

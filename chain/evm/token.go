@@ -55,3 +55,12 @@ func TransferWithAuthorizationData(from, to common.Address, value, validAfter, v
 	copy(s[:], sig[32:64])
 	return eip3009.TryPackTransferWithAuthorization(from, to, value, validAfter, validBefore, nonce, v, r, s)
 }
+
+// TokenName returns the token's ERC-20 name().
+func (c *Client) TokenName(ctx context.Context, token common.Address) (string, error) {
+	out, err := c.call(ctx, token, eip3009.PackName())
+	if err != nil {
+		return "", fmt.Errorf("evm: name: %w", err)
+	}
+	return eip3009.UnpackName(out)
+}

@@ -294,3 +294,21 @@ func TestPayerDrainsBalanceBeforeSettlement(t *testing.T) {
 		t.Fatalf("record %+v", payments)
 	}
 }
+
+func TestGatewayRefusesWrongChainOrMissingToken(t *testing.T) {
+	e := startEnv(t, "")
+	base, err := devConfig(DevOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, e.dev.Info.RPCURL, "http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noToken := *base
+	noToken.Asset.Address = "0x000000000000000000000000000000000000dEaD"
+	if _, err := NewGateway(context.Background(), &noToken, nil); err == nil || !strings.Contains(err.Error(), "no contract code") {
+		t.Fatalf("missing token: %v", err)
+	}
+	otherChain := *base
+	otherChain.Network = "eip155:8453"
+	if _, err := NewGateway(context.Background(), &otherChain, nil); err == nil || !strings.Contains(err.Error(), "chain id mismatch") {
+		t.Fatalf("wrong chain: %v", err)
+	}
+}

@@ -49,6 +49,10 @@ func NewGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Gat
 	if err != nil {
 		return nil, fmt.Errorf("chain %s: %w", cfg.Network, err)
 	}
+	if err := checkAsset(ctx, chain, cfg, log); err != nil {
+		chain.Close()
+		return nil, err
+	}
 	st, err := openStore(ctx, cfg, log)
 	if err != nil {
 		chain.Close()
@@ -61,6 +65,25 @@ func NewGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Gat
 	}
 	g.reconciler = &settle.Reconciler{Ledger: st, Chain: chain, Logger: log.With("component", "reconciler")}
 	return g, nil
+}
+
+// checkAsset refuses to start against a token address with no code: every payment would fail. A
+// name() that differs from the configured EIP-712 name is only a warning, since some tokens sign
+// under another domain name than they report.
+func checkAsset(ctx context.Context, chain *evm.Client, cfg *config.Config, log *slog.Logger) error {
+	asset := common.HexToAddress(cfg.Asset.Address)
+	ok, err := chain.HasCode(ctx, asset)
+	if err != nil {
+		return fmt.Errorf("asset %s: %w", asset.Hex(), err)
+	}
+	if !ok {
+		return fmt.Errorf("asset %s has no contract code on %s", asset.Hex(), cfg.Network)
+	}
+	if name, err := chain.TokenName(ctx, asset); err == nil && name != cfg.Asset.Name {
+		log.Warn("asset name() differs from the configured EIP-712 name; payments signed for the wrong domain will fail",
+			"name", name, "configured", cfg.Asset.Name)
+	}
+	return nil
 }
 
 func (g *Gateway) buildHandler() (http.Handler, error) {
