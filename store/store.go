@@ -39,6 +39,8 @@ var (
 // Store is the full persistence API of the gateway. Consumers should declare
 // the smaller interface they need instead of depending on all of it.
 type Store interface {
+	ChannelStore
+
 	// ReservePayment inserts p with status reserved and returns its id. It
 	// returns ErrDuplicate when a payment with the same network, asset,
 	// payer and nonce exists that has not been released. On success it

@@ -34,6 +34,7 @@ type Store struct {
 	log     *slog.Logger
 	closed  atomic.Bool
 	q       queries
+	cq      channelQueries
 }
 
 var errClosed = Unavailable(errors.New("store is closed"))
@@ -64,6 +65,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.q = buildQueries(&s.dialect)
+	s.cq = buildChannelQueries(&s.dialect)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}

@@ -54,6 +54,11 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 		{"SurvivesReopen", testSurvivesReopen},
 		{"ClosedStoreIsUnavailable", testClosedStoreIsUnavailable},
 		{"CanceledContext", testCanceledContext},
+		{"ChannelRoundTrip", testChannelRoundTrip},
+		{"ChannelCharge", testChannelCharge},
+		{"ConcurrentChannelCharges", testConcurrentChannelCharges},
+		{"ChannelClaimsAndList", testChannelClaimsAndList},
+		{"ChannelsSurviveReopen", testChannelsSurviveReopen},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"math/big"
+	"time"
+)
+
+// Channel is one batch-settlement escrow channel a payer opened towards this gateway: its
+// immutable configuration, what the gateway has charged against it, and a mirror of its on-chain
+// state kept fresh by the chain watcher.
+//
+// The request path charges a channel with ChargeChannel, a compare-and-set on Charged and on
+// ChainVersion: two concurrent requests, on one replica or two, can never both be served for one
+// voucher, and a charge can never rest on a funds check made before the watcher's latest update.
+type Channel struct {
+	ID                 string // 0x-hex EIP-712 digest of the configuration, lowercase
+	Network            string // CAIP-2
+	Payer              string // lowercase 0x-hex, like every address here
+	PayerAuthorizer    string
+	Receiver           string
+	ReceiverAuthorizer string
+	Token              string
+	WithdrawDelay      int64  // seconds
+	Salt               string // 0x-hex 32 bytes
+
+	// Charged is the cumulative amount the gateway has charged; SignedMax and Signature are the
+	// payer's best voucher, which covers it. Claimed is what our claims have made final on chain.
+	Charged   *big.Int
+	SignedMax *big.Int
+	Signature string
+	Claimed   *big.Int
+
+	// Mirror of the contract's state for this channel.
+	Balance             *big.Int
+	TotalClaimed        *big.Int
+	PendingWithdrawal   *big.Int
+	WithdrawRequestedAt int64 // Unix seconds; 0 when no withdrawal is pending
+	RefundNonce         *big.Int
+	// ChainVersion grows with every mirror update; SyncedBlock is the block it reflects.
+	ChainVersion int64
+	SyncedBlock  uint64
+	SyncedAt     time.Time
+
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// ChannelCharge moves a channel's charged total from ExpectedCharged to Charged, recording the
+// voucher that covers it, provided nobody charged it and the watcher did not update it since the
+// caller read it.
+type ChannelCharge struct {
+	ID              string
+	ExpectedCharged *big.Int
+	ChainVersion    int64
+	Charged         *big.Int
+	SignedMax       *big.Int
+	Signature       string
+}
+
+// ChannelChainState is the on-chain state the watcher mirrors.
+type ChannelChainState struct {
+	Balance             *big.Int
+	TotalClaimed        *big.Int
+	PendingWithdrawal   *big.Int
+	WithdrawRequestedAt int64
+	RefundNonce         *big.Int
+	Block               uint64
+}
+
+// ChannelFilter selects channels for ListChannels. Zero fields do not filter.
+type ChannelFilter struct {
+	Network  string
+	Receiver string
+	Payer    string
+	// Unclaimed keeps channels whose charged total is not yet claimed on chain.
+	Unclaimed bool
+	// Limit caps the result; 0 means DefaultListLimit, values above MaxListLimit are lowered.
+	Limit int
+}
+
+// ChannelStore keeps escrow channels.
+type ChannelStore interface {
+	// CreateChannel inserts c with zero charged and claimed totals (unless c sets them) and
+	// ChainVersion 1. It returns ErrDuplicate when the channel exists.
+	CreateChannel(ctx context.Context, c *Channel) error
+	// GetChannel returns the channel or ErrNotFound.
+	GetChannel(ctx context.Context, id string) (*Channel, error)
+	// ChargeChannel applies a charge atomically; ErrConflict when the channel's charged total
+	// or chain version moved since the caller read them.
+	ChargeChannel(ctx context.Context, c ChannelCharge) error
+	// UnchargeChannel takes back a charge whose request was not served (the upstream failed):
+	// Charged goes from `from` back to `to` if it is still `from`. The voucher is kept.
+	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
+	// SyncChannel records on-chain state and bumps ChainVersion. State from a block older than
+	// the one already recorded is ignored.
+	SyncChannel(ctx context.Context, id string, s ChannelChainState) error
+	// MarkChannelClaimed moves Claimed from `from` to `to` (compare-and-set).
+	MarkChannelClaimed(ctx context.Context, id string, from, to *big.Int) error
+	// ListChannels returns channels matching f, most recently updated first.
+	ListChannels(ctx context.Context, f ChannelFilter) ([]Channel, error)
+}

@@ -1,0 +1,256 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/payper/payper/store"
+)
+
+// channelColumns is the column list every channel query selects, in the order scanChannel
+// expects.
+const channelColumns = `id, network, payer, payer_authorizer, receiver, receiver_authorizer, token,
+	withdraw_delay, salt, charged, signed_max, signature, claimed, balance, total_claimed,
+	pending_withdrawal, withdraw_requested_at, refund_nonce, chain_version, synced_block, synced_at,
+	created_at, updated_at`
+
+type channelQueries struct {
+	create, get, charge, uncharge, sync, markClaimed, state, list string
+}
+
+func buildChannelQueries(d *Dialect) channelQueries {
+	return channelQueries{
+		create: d.bind(`INSERT INTO channels (` + channelColumns + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING RETURNING id`),
+		get: d.bind(`SELECT ` + channelColumns + ` FROM channels WHERE id = ?`),
+		// The compare-and-set that makes a voucher pay for one request only.
+		charge: d.bind(`UPDATE channels SET charged = ?, signed_max = ?, signature = ?, updated_at = ?
+WHERE id = ? AND charged = ? AND chain_version = ?`),
+		uncharge: d.bind(`UPDATE channels SET charged = ?, updated_at = ? WHERE id = ? AND charged = ?`),
+		sync: d.bind(`UPDATE channels SET balance = ?, total_claimed = ?, pending_withdrawal = ?,
+	withdraw_requested_at = ?, refund_nonce = ?, chain_version = chain_version + 1,
+	synced_block = ?, synced_at = ?, updated_at = ?
+WHERE id = ? AND synced_block <= ?`),
+		markClaimed: d.bind(`UPDATE channels SET claimed = ?, updated_at = ? WHERE id = ? AND claimed = ?`),
+		state:       d.bind(`SELECT chain_version FROM channels WHERE id = ?`),
+		list: d.bind(`SELECT ` + channelColumns + ` FROM channels
+WHERE (? = '' OR network = ?) AND (? = '' OR receiver = ?) AND (? = '' OR payer = ?)
+	AND (? = 0 OR charged <> claimed)
+ORDER BY updated_at DESC, id LIMIT ?`),
+	}
+}
+
+func checkAmounts(amounts map[string]*big.Int) error {
+	for name, a := range amounts {
+		switch {
+		case a == nil:
+			return fmt.Errorf("%w: channel without %s", store.ErrInvalid, name)
+		case a.Sign() < 0:
+			return fmt.Errorf("%w: negative %s", store.ErrInvalid, name)
+		case a.BitLen() > maxAmountBits:
+			return fmt.Errorf("%w: %s exceeds 2^256-1", store.ErrInvalid, name)
+		}
+	}
+	return nil
+}
+
+func zeroIfNil(a *big.Int) *big.Int {
+	if a == nil {
+		return new(big.Int)
+	}
+	return a
+}
+
+// normalizeChannel fills zero amounts and lowercases hex fields.
+func normalizeChannel(c *store.Channel) (store.Channel, error) {
+	if c == nil {
+		return store.Channel{}, fmt.Errorf("%w: nil channel", store.ErrInvalid)
+	}
+	n := *c
+	for _, f := range []*string{&n.ID, &n.Payer, &n.PayerAuthorizer, &n.Receiver, &n.ReceiverAuthorizer, &n.Token, &n.Salt, &n.Signature} {
+		*f = normalizeHex(*f)
+	}
+	for _, f := range []struct{ name, value string }{{"id", n.ID}, {"network", n.Network}, {"payer", n.Payer},
+		{"receiver", n.Receiver}, {"receiverAuthorizer", n.ReceiverAuthorizer}, {"token", n.Token}, {"salt", n.Salt}} {
+		if f.value == "" {
+			return store.Channel{}, fmt.Errorf("%w: channel without %s", store.ErrInvalid, f.name)
+		}
+	}
+	for _, a := range []**big.Int{&n.Charged, &n.SignedMax, &n.Claimed, &n.Balance, &n.TotalClaimed, &n.PendingWithdrawal, &n.RefundNonce} {
+		*a = zeroIfNil(*a)
+	}
+	err := checkAmounts(map[string]*big.Int{"charged": n.Charged, "signedMax": n.SignedMax, "claimed": n.Claimed,
+		"balance": n.Balance, "totalClaimed": n.TotalClaimed, "pendingWithdrawal": n.PendingWithdrawal, "refundNonce": n.RefundNonce})
+	return n, err
+}
+
+// CreateChannel implements store.ChannelStore.
+func (s *Store) CreateChannel(ctx context.Context, c *store.Channel) error {
+	n, err := normalizeChannel(c)
+	if err != nil {
+		return err
+	}
+	now := s.timestamp()
+	synced := normalizeTime(n.SyncedAt)
+	var id string
+	err = s.withRetry(ctx, func() error {
+		return s.write.QueryRowContext(ctx, s.cq.create, n.ID, n.Network, n.Payer, n.PayerAuthorizer, n.Receiver,
+			n.ReceiverAuthorizer, n.Token, n.WithdrawDelay, n.Salt, n.Charged.String(), n.SignedMax.String(),
+			n.Signature, n.Claimed.String(), n.Balance.String(), n.TotalClaimed.String(), n.PendingWithdrawal.String(),
+			n.WithdrawRequestedAt, n.RefundNonce.String(), int64(n.SyncedBlock), s.dialect.TimeValue(synced),
+			s.dialect.TimeValue(now), s.dialect.TimeValue(now)).Scan(&id)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("create channel %s: %w", n.ID, store.ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("create channel %s: %w", n.ID, err)
+	}
+	n.ChainVersion, n.SyncedAt, n.CreatedAt, n.UpdatedAt = 1, synced, now, now
+	*c = n
+	return nil
+}
+
+// GetChannel implements store.ChannelStore.
+func (s *Store) GetChannel(ctx context.Context, id string) (*store.Channel, error) {
+	var c store.Channel
+	err := s.withRetry(ctx, func() error {
+		var err error
+		c, err = scanChannel(s.read.QueryRowContext(ctx, s.cq.get, normalizeHex(id)))
+		return err
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("get channel %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get channel %s: %w", id, err)
+	}
+	return &c, nil
+}
+
+// ChargeChannel implements store.ChannelStore.
+func (s *Store) ChargeChannel(ctx context.Context, c store.ChannelCharge) error {
+	if err := checkAmounts(map[string]*big.Int{"expected charge": c.ExpectedCharged, "charge": c.Charged, "signedMax": c.SignedMax}); err != nil {
+		return err
+	}
+	id := normalizeHex(c.ID)
+	return s.compareAndSet(ctx, "charge channel "+id, id, s.cq.charge, c.Charged.String(), c.SignedMax.String(),
+		normalizeHex(c.Signature), s.dialect.TimeValue(s.timestamp()), id, c.ExpectedCharged.String(), c.ChainVersion)
+}
+
+// UnchargeChannel implements store.ChannelStore.
+func (s *Store) UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error {
+	if err := checkAmounts(map[string]*big.Int{"from": from, "to": to}); err != nil {
+		return err
+	}
+	id = normalizeHex(id)
+	return s.compareAndSet(ctx, "uncharge channel "+id, id, s.cq.uncharge, to.String(), s.dialect.TimeValue(s.timestamp()), id, from.String())
+}
+
+// MarkChannelClaimed implements store.ChannelStore.
+func (s *Store) MarkChannelClaimed(ctx context.Context, id string, from, to *big.Int) error {
+	if err := checkAmounts(map[string]*big.Int{"from": from, "to": to}); err != nil {
+		return err
+	}
+	id = normalizeHex(id)
+	return s.compareAndSet(ctx, "mark channel claimed "+id, id, s.cq.markClaimed, to.String(), s.dialect.TimeValue(s.timestamp()), id, from.String())
+}
+
+// SyncChannel implements store.ChannelStore.
+func (s *Store) SyncChannel(ctx context.Context, id string, st store.ChannelChainState) error {
+	amounts := map[string]*big.Int{"balance": st.Balance, "totalClaimed": st.TotalClaimed,
+		"pendingWithdrawal": zeroIfNil(st.PendingWithdrawal), "refundNonce": zeroIfNil(st.RefundNonce)}
+	if err := checkAmounts(amounts); err != nil {
+		return err
+	}
+	id = normalizeHex(id)
+	now := s.dialect.TimeValue(s.timestamp())
+	err := s.compareAndSet(ctx, "sync channel "+id, id, s.cq.sync, st.Balance.String(), st.TotalClaimed.String(),
+		amounts["pendingWithdrawal"].String(), st.WithdrawRequestedAt, amounts["refundNonce"].String(),
+		int64(st.Block), now, now, id, int64(st.Block))
+	if errors.Is(err, store.ErrConflict) {
+		return nil // an older block's state: the newer one already recorded wins
+	}
+	return err
+}
+
+// compareAndSet runs a conditional UPDATE on channel id. No row changed means ErrNotFound when
+// the channel does not exist and ErrConflict when its state moved.
+func (s *Store) compareAndSet(ctx context.Context, what, id, query string, args ...any) error {
+	var affected int64
+	err := s.withRetry(ctx, func() error {
+		res, err := s.write.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		affected, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if affected == 1 {
+		return nil
+	}
+	var version int64
+	err = s.withRetry(ctx, func() error { return s.write.QueryRowContext(ctx, s.cq.state, id).Scan(&version) })
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	case err != nil:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return fmt.Errorf("%s: %w", what, store.ErrConflict)
+}
+
+// ListChannels implements store.ChannelStore.
+func (s *Store) ListChannels(ctx context.Context, f store.ChannelFilter) ([]store.Channel, error) {
+	limit := f.Limit
+	switch {
+	case limit <= 0:
+		limit = store.DefaultListLimit
+	case limit > store.MaxListLimit:
+		limit = store.MaxListLimit
+	}
+	unclaimed := 0
+	if f.Unclaimed {
+		unclaimed = 1
+	}
+	recv, payer := normalizeHex(f.Receiver), normalizeHex(f.Payer)
+	var out []store.Channel
+	err := s.withRetry(ctx, func() error {
+		out = out[:0]
+		rows, err := s.read.QueryContext(ctx, s.cq.list, f.Network, f.Network, recv, recv, payer, payer, unclaimed, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanChannel(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list channels: %w", err)
+	}
+	return out, nil
+}
+
+func scanChannel(row rowScanner) (store.Channel, error) {
+	var c store.Channel
+	var block int64
+	err := row.Scan(&c.ID, &c.Network, &c.Payer, &c.PayerAuthorizer, &c.Receiver, &c.ReceiverAuthorizer, &c.Token,
+		&c.WithdrawDelay, &c.Salt, amountDest{&c.Charged}, amountDest{&c.SignedMax}, &c.Signature, amountDest{&c.Claimed},
+		amountDest{&c.Balance}, amountDest{&c.TotalClaimed}, amountDest{&c.PendingWithdrawal}, &c.WithdrawRequestedAt,
+		amountDest{&c.RefundNonce}, &c.ChainVersion, &block, timeDest{&c.SyncedAt}, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt})
+	c.SyncedBlock = uint64(block)
+	return c, err
+}

@@ -1,0 +1,233 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/payper/payper/store"
+)
+
+func channelID(n int) string { return fmt.Sprintf("0x%064X", 0xC0FFEE00+n) }
+
+func newChannel(n int) *store.Channel {
+	return &store.Channel{
+		ID: channelID(n), Network: testNetwork,
+		Payer: testAccount2, PayerAuthorizer: testAccount2, Receiver: testAccount1, ReceiverAuthorizer: testAccount3,
+		Token: testAsset, WithdrawDelay: 900, Salt: fmt.Sprintf("0x%064X", n),
+		Balance: big.NewInt(10_000), SyncedBlock: 7,
+	}
+}
+
+func mustCreateChannel(t *testing.T, s store.Store, c *store.Channel) {
+	t.Helper()
+	if err := s.CreateChannel(t.Context(), c); err != nil {
+		t.Fatalf("CreateChannel: %v", err)
+	}
+}
+
+func mustGetChannel(t *testing.T, s store.Store, id string) *store.Channel {
+	t.Helper()
+	c, err := s.GetChannel(t.Context(), id)
+	if err != nil {
+		t.Fatalf("GetChannel: %v", err)
+	}
+	return c
+}
+
+func testChannelRoundTrip(t *testing.T, h *harness) {
+	s := h.store(t)
+	c := newChannel(1)
+	huge, _ := new(big.Int).SetString("115792089237316195423570985008687907853269984665640564039457584007913129639935", 10)
+	c.Balance, c.RefundNonce, c.WithdrawRequestedAt = huge, big.NewInt(3), 1_900_000_000
+	mustCreateChannel(t, s, c)
+	got := mustGetChannel(t, s, "0x"+strings.ToLower(c.ID[2:])) // lookups ignore hex case
+	if got.ID != strings.ToLower(c.ID) || got.Payer != strings.ToLower(testAccount2) || got.Token != strings.ToLower(testAsset) {
+		t.Fatalf("hex fields not normalised: %+v", got)
+	}
+	if got.Balance.Cmp(huge) != 0 || got.Charged.Sign() != 0 || got.Claimed.Sign() != 0 || got.RefundNonce.Int64() != 3 {
+		t.Fatalf("amounts: %+v", got)
+	}
+	if got.ChainVersion != 1 || got.SyncedBlock != 7 || got.WithdrawDelay != 900 || got.WithdrawRequestedAt != 1_900_000_000 {
+		t.Fatalf("counters: %+v", got)
+	}
+	if !got.CreatedAt.Equal(stored(h.clock.Now())) {
+		t.Fatalf("created at %v", got.CreatedAt)
+	}
+	if err := s.CreateChannel(t.Context(), newChannel(1)); !errors.Is(err, store.ErrDuplicate) {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := s.GetChannel(t.Context(), channelID(99)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unknown channel: %v", err)
+	}
+	bad := newChannel(2)
+	bad.Receiver = ""
+	if err := s.CreateChannel(t.Context(), bad); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("channel without receiver: %v", err)
+	}
+}
+
+func charge(c *store.Channel, by int64) store.ChannelCharge {
+	next := new(big.Int).Add(c.Charged, big.NewInt(by))
+	return store.ChannelCharge{ID: c.ID, ExpectedCharged: c.Charged, ChainVersion: c.ChainVersion,
+		Charged: next, SignedMax: next, Signature: "0xAB" + next.String()}
+}
+
+func testChannelCharge(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	c := newChannel(1)
+	mustCreateChannel(t, s, c)
+	c = mustGetChannel(t, s, c.ID)
+	if err := s.ChargeChannel(ctx, charge(c, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	// The same voucher again (the read state is now stale): refused.
+	if err := s.ChargeChannel(ctx, charge(c, 1000)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("replayed charge: %v", err)
+	}
+	c = mustGetChannel(t, s, c.ID)
+	if c.Charged.Int64() != 1000 || c.SignedMax.Int64() != 1000 || c.Signature != "0xab1000" {
+		t.Fatalf("after charge: %+v", c)
+	}
+	// The watcher updated the mirror since the caller read it: the funds check is stale.
+	if err := s.SyncChannel(ctx, c.ID, store.ChannelChainState{Balance: big.NewInt(10_000), TotalClaimed: big.NewInt(0),
+		PendingWithdrawal: big.NewInt(9000), WithdrawRequestedAt: 123, Block: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ChargeChannel(ctx, charge(c, 1000)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("charge on a stale chain version: %v", err)
+	}
+	c = mustGetChannel(t, s, c.ID)
+	if c.ChainVersion != 2 || c.PendingWithdrawal.Int64() != 9000 || c.WithdrawRequestedAt != 123 || c.SyncedBlock != 8 {
+		t.Fatalf("after sync: %+v", c)
+	}
+	// State from an older block never overwrites newer state.
+	if err := s.SyncChannel(ctx, c.ID, store.ChannelChainState{Balance: big.NewInt(1), TotalClaimed: big.NewInt(0), Block: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if again := mustGetChannel(t, s, c.ID); again.Balance.Int64() != 10_000 || again.ChainVersion != 2 {
+		t.Fatalf("stale sync applied: %+v", again)
+	}
+	// Uncharge takes back exactly one charge, once.
+	if err := s.ChargeChannel(ctx, charge(c, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UnchargeChannel(ctx, c.ID, big.NewInt(2000), big.NewInt(1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UnchargeChannel(ctx, c.ID, big.NewInt(2000), big.NewInt(1000)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second uncharge: %v", err)
+	}
+	c = mustGetChannel(t, s, c.ID)
+	if c.Charged.Int64() != 1000 || c.SignedMax.Int64() != 2000 {
+		t.Fatalf("uncharge must keep the voucher: %+v", c)
+	}
+	if err := s.ChargeChannel(ctx, store.ChannelCharge{ID: channelID(42), ExpectedCharged: big.NewInt(0), Charged: big.NewInt(1), SignedMax: big.NewInt(1)}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("charge of an unknown channel: %v", err)
+	}
+}
+
+// testConcurrentChannelCharges: 40 requests on one channel race, on two handles (two replicas).
+// Each reads the channel and charges the next 100 as long as the deposit covers it; exactly ten
+// can win, and the charged total never passes the deposit.
+func testConcurrentChannelCharges(t *testing.T, h *harness) {
+	replicas := []store.Store{h.store(t), h.store(t)}
+	c := newChannel(1)
+	c.Balance = big.NewInt(1000)
+	mustCreateChannel(t, replicas[0], c)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won, lost := 0, 0
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func(s store.Store) {
+			defer wg.Done()
+			cur, err := s.GetChannel(t.Context(), c.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ch := charge(cur, 100)
+			if ch.Charged.Cmp(cur.Balance) > 0 {
+				mu.Lock()
+				lost++
+				mu.Unlock()
+				return
+			}
+			err = s.ChargeChannel(t.Context(), ch)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				won++
+			case errors.Is(err, store.ErrConflict):
+				lost++
+			default:
+				t.Error(err)
+			}
+		}(replicas[i%2])
+	}
+	wg.Wait()
+	final := mustGetChannel(t, replicas[1], c.ID)
+	if final.Charged.Int64() != int64(won)*100 || final.Charged.Cmp(final.Balance) > 0 || won+lost != 40 || won == 0 {
+		t.Fatalf("won %d lost %d, charged %s of %s", won, lost, final.Charged, final.Balance)
+	}
+}
+
+func testChannelClaimsAndList(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	for i := 1; i <= 3; i++ {
+		mustCreateChannel(t, s, newChannel(i))
+		h.clock.Advance(time.Second)
+	}
+	other := newChannel(4)
+	other.Receiver = testAccount0
+	mustCreateChannel(t, s, other)
+	h.clock.Advance(time.Second)
+	c2 := mustGetChannel(t, s, channelID(2))
+	if err := s.ChargeChannel(ctx, charge(c2, 500)); err != nil {
+		t.Fatal(err)
+	}
+	unclaimed, err := s.ListChannels(ctx, store.ChannelFilter{Network: testNetwork, Receiver: testAccount1, Unclaimed: true})
+	if err != nil || len(unclaimed) != 1 || unclaimed[0].ID != strings.ToLower(channelID(2)) {
+		t.Fatalf("unclaimed: %v %v", unclaimed, err)
+	}
+	if err := s.MarkChannelClaimed(ctx, c2.ID, big.NewInt(0), big.NewInt(500)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkChannelClaimed(ctx, c2.ID, big.NewInt(0), big.NewInt(500)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second claim mark: %v", err)
+	}
+	if unclaimed, _ = s.ListChannels(ctx, store.ChannelFilter{Unclaimed: true}); len(unclaimed) != 0 {
+		t.Fatalf("claimed channel still listed: %v", unclaimed)
+	}
+	all, _ := s.ListChannels(ctx, store.ChannelFilter{Receiver: strings.ToLower(testAccount1)})
+	if len(all) != 3 || all[0].ID != strings.ToLower(channelID(2)) {
+		t.Fatalf("by receiver, most recently updated first: %d %v", len(all), all)
+	}
+	if byPayer, _ := s.ListChannels(ctx, store.ChannelFilter{Payer: testAccount2, Limit: 2}); len(byPayer) != 2 {
+		t.Fatalf("limit: %d", len(byPayer))
+	}
+}
+
+func testChannelsSurviveReopen(t *testing.T, h *harness) {
+	first, err := h.open(t.Context(), Config{Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newChannel(1)
+	mustCreateChannel(t, first, c)
+	if err := first.ChargeChannel(t.Context(), charge(mustGetChannel(t, first, c.ID), 700)); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	if got := mustGetChannel(t, h.store(t), c.ID); got.Charged.Int64() != 700 || got.Signature != "0xab700" {
+		t.Fatalf("after reopen: %+v", got)
+	}
+}
