@@ -16,6 +16,7 @@ import (
 
 	"github.com/payper/payper/config"
 	"github.com/payper/payper/contracts/testusdc"
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
@@ -85,7 +86,7 @@ func TestRejectedPayments(t *testing.T) {
 		p := signPayment(t, payer.Key, req)
 		pl, _ := exact.ParsePayload(p.Payload)
 		edit(&pl.Authorization)
-		pl.Signature, _ = exact.SignDigest(key, pl.Authorization.Digest(domain.Separator()))
+		pl.Signature, _ = evmsig.SignDigest(key, pl.Authorization.Digest(domain.Separator()))
 		p.Payload, _ = json.Marshal(pl)
 		return encode(t, p)
 	}

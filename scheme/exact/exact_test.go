@@ -16,6 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/signer/core/apitypes"
 
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
 
@@ -76,43 +77,6 @@ func TestDigestMatchesGenericTypedData(t *testing.T) {
 
 func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
 
-func TestRecoverSignerRejectsNonCanonical(t *testing.T) {
-	key := mustKey(t, payerKeyHex)
-	digest := crypto.Keccak256Hash([]byte("payper"))
-	sig, err := SignDigest(key, digest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, err := RecoverSigner(digest, sig); err != nil || got != crypto.PubkeyToAddress(key.PublicKey) {
-		t.Fatalf("recover = %s, %v", got, err)
-	}
-	low := append([]byte(nil), sig...)
-	low[64] -= 27 // v in {0,1} is accepted too
-	if _, err := RecoverSigner(digest, low); err != nil {
-		t.Fatalf("v=0/1 rejected: %v", err)
-	}
-	// The malleable twin (r, n-s, v^1) recovers the same key on a naive check: reject it.
-	twin := append([]byte(nil), sig...)
-	s := new(big.Int).SetBytes(sig[32:64])
-	copy(twin[32:64], math.U256Bytes(new(big.Int).Sub(secp256k1N, s)))
-	twin[64] = 27 + ((sig[64] - 27) ^ 1)
-	cases := map[string]struct {
-		sig  []byte
-		want error
-	}{
-		"high-s twin": {twin, ErrSignatureHighS},
-		"64 bytes":    {sig[:64], ErrSignatureLength},
-		"66 bytes":    {append(append([]byte(nil), sig...), 0), ErrSignatureLength},
-		"v=29":        {append(append([]byte(nil), sig[:64]...), 29), ErrSignatureV},
-		"zero r":      {append(make([]byte, 32), sig[32:]...), ErrSignatureRS},
-	}
-	for name, tc := range cases {
-		if _, err := RecoverSigner(digest, tc.sig); !errors.Is(err, tc.want) {
-			t.Errorf("%s: got %v, want %v", name, err, tc.want)
-		}
-	}
-}
-
 // chainState is a ChainReader over fixed values, for the verification logic's unit tests; the
 // end-to-end tests run the same checks against the real token on the embedded chain.
 type chainState struct {
@@ -145,7 +109,7 @@ func resign(t testing.TB, p *x402.PaymentPayload, key *ecdsa.PrivateKey, domain 
 		t.Fatal(err)
 	}
 	edit(&pl.Authorization)
-	pl.Signature, _ = SignDigest(key, pl.Authorization.Digest(domain.Separator()))
+	pl.Signature, _ = evmsig.SignDigest(key, pl.Authorization.Digest(domain.Separator()))
 	raw, _ := json.Marshal(pl)
 	q := *p
 	q.Payload = raw

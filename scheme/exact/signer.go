@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
 
@@ -70,7 +71,7 @@ func (s *Signer) CreatePayload(req x402.PaymentRequirements, resource *x402.Reso
 		ValidBefore: big.NewInt(now().Unix() + timeout),
 		Nonce:       nonce,
 	}
-	sig, err := SignDigest(s.Key, auth.Digest(domain.Separator()))
+	sig, err := evmsig.SignDigest(s.Key, auth.Digest(domain.Separator()))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
 
@@ -92,7 +93,7 @@ func (v *Verifier) VerifyLocal(req x402.PaymentRequirements, p *x402.PaymentPayl
 	if err := v.checkWindow(a, req.MaxTimeoutSeconds); err != nil {
 		return nil, err
 	}
-	signer, err := RecoverSigner(a.Digest(domain.Separator()), pl.Signature)
+	signer, err := evmsig.RecoverSigner(a.Digest(domain.Separator()), pl.Signature)
 	if err != nil {
 		return nil, x402.Fail(x402.ReasonExactSignature, "signature is not a valid ECDSA signature", err)
 	}

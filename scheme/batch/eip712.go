@@ -1,0 +1,284 @@
+package batch
+
+import (
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// Type hashes of every EIP-712 struct the scheme signs. Distinct types keep a signature for one
+// from being replayed as another.
+var (
+	domainTypeHash        = typeHash("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+	domainNoVersionHash   = typeHash("EIP712Domain(string name,uint256 chainId,address verifyingContract)")
+	channelConfigTypeHash = typeHash("ChannelConfig(address payer,address payerAuthorizer,address receiver,address receiverAuthorizer,address token,uint40 withdrawDelay,bytes32 salt)")
+	voucherTypeHash       = typeHash("Voucher(bytes32 channelId,uint128 maxClaimableAmount)")
+	claimEntryTypeHash    = typeHash("ClaimEntry(bytes32 channelId,uint128 maxClaimableAmount,uint128 totalClaimed)")
+	claimBatchTypeHash    = typeHash("ClaimBatch(ClaimEntry[] claims)ClaimEntry(bytes32 channelId,uint128 maxClaimableAmount,uint128 totalClaimed)")
+	refundTypeHash        = typeHash("Refund(bytes32 channelId,uint256 nonce,uint128 amount)")
+	receiveTypeHash       = typeHash("ReceiveWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)")
+	// Referenced struct types follow the primary type in alphabetical order, as EIP-712 requires.
+	permitWitnessTypeHash    = typeHash("PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,DepositWitness witness)DepositWitness(bytes32 channelId)TokenPermissions(address token,uint256 amount)")
+	tokenPermissionsTypeHash = typeHash("TokenPermissions(address token,uint256 amount)")
+	depositWitnessTypeHash   = typeHash("DepositWitness(bytes32 channelId)")
+	permit2NameHash          = crypto.Keccak256Hash([]byte("Permit2"))
+)
+
+func typeHash(s string) common.Hash { return crypto.Keccak256Hash([]byte(s)) }
+
+// Domain is an EIP-712 domain with all four common fields (the settlement contract's and an
+// ERC-3009 token's). Permit2's domain has no version; see Permit2Separator.
+type Domain struct {
+	Name              string
+	Version           string
+	ChainID           *big.Int
+	VerifyingContract common.Address
+}
+
+// SettlementDomain is the domain of the canonical settlement contract on chainID.
+func SettlementDomain(chainID *big.Int) Domain {
+	return Domain{Name: DomainName, Version: DomainVersion, ChainID: chainID, VerifyingContract: SettlementAddress}
+}
+
+// Separator returns the EIP-712 domain separator. Callers on a hot path compute it once.
+func (d Domain) Separator() common.Hash {
+	var buf [5 * 32]byte
+	copy(buf[0:], domainTypeHash[:])
+	copy(buf[32:], crypto.Keccak256([]byte(d.Name)))
+	copy(buf[64:], crypto.Keccak256([]byte(d.Version)))
+	putWord(buf[96:], d.ChainID)
+	putAddress(buf[128:], d.VerifyingContract)
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// Permit2Separator returns the separator of Permit2's domain {name "Permit2", chainId,
+// verifyingContract}.
+func Permit2Separator(chainID *big.Int) common.Hash {
+	var buf [4 * 32]byte
+	copy(buf[0:], domainNoVersionHash[:])
+	copy(buf[32:], permit2NameHash[:])
+	putWord(buf[64:], chainID)
+	putAddress(buf[96:], Permit2Address)
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// TypedDigest returns keccak256(0x1901 ‖ domainSeparator ‖ structHash), the value that is signed.
+func TypedDigest(domainSeparator, structHash common.Hash) common.Hash {
+	var buf [2 + 64]byte
+	buf[0], buf[1] = 0x19, 0x01
+	copy(buf[2:], domainSeparator[:])
+	copy(buf[34:], structHash[:])
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// ChannelConfig is the immutable identity of a channel. WithdrawDelay is a uint40 on chain.
+type ChannelConfig struct {
+	Payer              common.Address
+	PayerAuthorizer    common.Address // voucher signer; zero means the payer signs via EIP-1271
+	Receiver           common.Address
+	ReceiverAuthorizer common.Address
+	Token              common.Address
+	WithdrawDelay      uint64
+	Salt               common.Hash
+}
+
+// StructHash returns hashStruct(ChannelConfig).
+func (c ChannelConfig) StructHash() common.Hash {
+	var buf [8 * 32]byte
+	copy(buf[0:], channelConfigTypeHash[:])
+	putAddress(buf[32:], c.Payer)
+	putAddress(buf[64:], c.PayerAuthorizer)
+	putAddress(buf[96:], c.Receiver)
+	putAddress(buf[128:], c.ReceiverAuthorizer)
+	putAddress(buf[160:], c.Token)
+	putUint64(buf[192:], c.WithdrawDelay)
+	copy(buf[224:], c.Salt[:])
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// ChannelID is the channel's identifier: the full EIP-712 digest of the config under the
+// settlement domain (not a plain hash of the struct), which binds it to chain and contract.
+func (c ChannelConfig) ChannelID(settlementSeparator common.Hash) common.Hash {
+	return TypedDigest(settlementSeparator, c.StructHash())
+}
+
+// Voucher is the payer's cumulative promise: the receiver may claim up to MaxClaimableAmount
+// (a uint128) from the channel in total.
+type Voucher struct {
+	ChannelID          common.Hash
+	MaxClaimableAmount *big.Int
+}
+
+// StructHash returns hashStruct(Voucher).
+func (v Voucher) StructHash() common.Hash {
+	var buf [3 * 32]byte
+	copy(buf[0:], voucherTypeHash[:])
+	copy(buf[32:], v.ChannelID[:])
+	putWord(buf[64:], v.MaxClaimableAmount)
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// Digest returns the EIP-712 digest the payer authorizer signs.
+func (v Voucher) Digest(settlementSeparator common.Hash) common.Hash {
+	return TypedDigest(settlementSeparator, v.StructHash())
+}
+
+// ClaimEntry is one row of a receiver-authorizer ClaimBatch signature.
+type ClaimEntry struct {
+	ChannelID          common.Hash
+	MaxClaimableAmount *big.Int
+	TotalClaimed       *big.Int
+}
+
+// StructHash returns hashStruct(ClaimEntry).
+func (e ClaimEntry) StructHash() common.Hash {
+	var buf [4 * 32]byte
+	copy(buf[0:], claimEntryTypeHash[:])
+	copy(buf[32:], e.ChannelID[:])
+	putWord(buf[64:], e.MaxClaimableAmount)
+	putWord(buf[96:], e.TotalClaimed)
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// ClaimBatch is the message claimWithSignature's receiver-authorizer signature covers.
+type ClaimBatch []ClaimEntry
+
+// StructHash returns hashStruct(ClaimBatch): an array of structs is encoded as the keccak of
+// the concatenated struct hashes of its elements.
+func (b ClaimBatch) StructHash() common.Hash {
+	rows := make([]byte, 0, 32*len(b))
+	for _, e := range b {
+		h := e.StructHash()
+		rows = append(rows, h[:]...)
+	}
+	var buf [2 * 32]byte
+	copy(buf[0:], claimBatchTypeHash[:])
+	copy(buf[32:], crypto.Keccak256(rows))
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// Digest returns the EIP-712 digest the receiver authorizer signs.
+func (b ClaimBatch) Digest(settlementSeparator common.Hash) common.Hash {
+	return TypedDigest(settlementSeparator, b.StructHash())
+}
+
+// Refund authorizes refundWithSignature; Nonce must equal the channel's on-chain refundNonce.
+type Refund struct {
+	ChannelID common.Hash
+	Nonce     *big.Int // uint256
+	Amount    *big.Int // uint128
+}
+
+// StructHash returns hashStruct(Refund).
+func (r Refund) StructHash() common.Hash {
+	var buf [4 * 32]byte
+	copy(buf[0:], refundTypeHash[:])
+	copy(buf[32:], r.ChannelID[:])
+	putWord(buf[64:], r.Nonce)
+	putWord(buf[96:], r.Amount)
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// Digest returns the EIP-712 digest the receiver authorizer signs.
+func (r Refund) Digest(settlementSeparator common.Hash) common.Hash {
+	return TypedDigest(settlementSeparator, r.StructHash())
+}
+
+// ReceiveAuthorization is the ERC-3009 ReceiveWithAuthorization a deposit carries, signed by
+// the payer under the token's domain. For deposits To is ERC3009CollectorAddress and Nonce is
+// DepositNonce(channelID, salt).
+type ReceiveAuthorization struct {
+	From        common.Address
+	To          common.Address
+	Value       *big.Int
+	ValidAfter  *big.Int
+	ValidBefore *big.Int
+	Nonce       common.Hash
+}
+
+// StructHash returns hashStruct(ReceiveWithAuthorization).
+func (a ReceiveAuthorization) StructHash() common.Hash {
+	var buf [7 * 32]byte
+	copy(buf[0:], receiveTypeHash[:])
+	putAddress(buf[32:], a.From)
+	putAddress(buf[64:], a.To)
+	putWord(buf[96:], a.Value)
+	putWord(buf[128:], a.ValidAfter)
+	putWord(buf[160:], a.ValidBefore)
+	copy(buf[192:], a.Nonce[:])
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// Digest returns the EIP-712 digest under the token's domain separator.
+func (a ReceiveAuthorization) Digest(tokenSeparator common.Hash) common.Hash {
+	return TypedDigest(tokenSeparator, a.StructHash())
+}
+
+// DepositNonce is the ERC-3009 nonce of a deposit: keccak256(abi.encode(channelId, salt)). It
+// ties the token authorization to one channel, so it cannot fund another.
+func DepositNonce(channelID, salt common.Hash) common.Hash {
+	return crypto.Keccak256Hash(channelID[:], salt[:])
+}
+
+// Permit2Transfer is the PermitWitnessTransferFrom a Permit2 deposit signs, with the channel id
+// as witness. Spender is Permit2CollectorAddress.
+type Permit2Transfer struct {
+	Token     common.Address
+	Amount    *big.Int
+	Spender   common.Address
+	Nonce     *big.Int
+	Deadline  *big.Int
+	ChannelID common.Hash
+}
+
+// StructHash returns hashStruct(PermitWitnessTransferFrom).
+func (p Permit2Transfer) StructHash() common.Hash {
+	var perm [3 * 32]byte
+	copy(perm[0:], tokenPermissionsTypeHash[:])
+	putAddress(perm[32:], p.Token)
+	putWord(perm[64:], p.Amount)
+	var wit [2 * 32]byte
+	copy(wit[0:], depositWitnessTypeHash[:])
+	copy(wit[32:], p.ChannelID[:])
+	var buf [6 * 32]byte
+	copy(buf[0:], permitWitnessTypeHash[:])
+	copy(buf[32:], crypto.Keccak256(perm[:]))
+	putAddress(buf[64:], p.Spender)
+	putWord(buf[96:], p.Nonce)
+	putWord(buf[128:], p.Deadline)
+	copy(buf[160:], crypto.Keccak256(wit[:]))
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// Digest returns the EIP-712 digest under Permit2Separator(chainID).
+func (p Permit2Transfer) Digest(permit2Separator common.Hash) common.Hash {
+	return TypedDigest(permit2Separator, p.StructHash())
+}
+
+// putWord writes v as a 32-byte big-endian word. Parsers bound every amount; a value outside
+// [0, 2^256) is reduced modulo 2^256 rather than panicking.
+func putWord(dst []byte, v *big.Int) {
+	clear(dst[:32])
+	if v == nil {
+		return
+	}
+	if v.Sign() >= 0 && v.BitLen() <= 256 {
+		v.FillBytes(dst[:32])
+		return
+	}
+	copy(dst[:32], math.U256Bytes(new(big.Int).Set(v)))
+}
+
+func putUint64(dst []byte, v uint64) {
+	clear(dst[:32])
+	for i := 0; i < 8; i++ {
+		dst[31-i] = byte(v >> (8 * i))
+	}
+}
+
+func putAddress(dst []byte, a common.Address) {
+	clear(dst[:12])
+	copy(dst[12:32], a[:])
+}
