@@ -59,22 +59,25 @@ type PaymentPayload struct {
 
 // SettlementResponse is the body of the PAYMENT-RESPONSE header. Transaction is "" on failure.
 type SettlementResponse struct {
-	Success      bool                       `json:"success"`
-	ErrorReason  string                     `json:"errorReason,omitempty"`
-	ErrorMessage string                     `json:"errorMessage,omitempty"`
-	Payer        string                     `json:"payer,omitempty"`
-	Transaction  string                     `json:"transaction"`
-	Network      string                     `json:"network"`
-	Amount       string                     `json:"amount,omitempty"`
-	Extensions   map[string]json.RawMessage `json:"extensions,omitempty"`
+	Success      bool   `json:"success"`
+	ErrorReason  string `json:"errorReason,omitempty"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	Payer        string `json:"payer,omitempty"`
+	Transaction  string `json:"transaction"`
+	Network      string `json:"network"`
+	Amount       string `json:"amount,omitempty"`
+	// Extra carries scheme-specific results, e.g. a batch-settlement channel's state.
+	Extra      map[string]any             `json:"extra,omitempty"`
+	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
 }
 
 // VerifyResponse is a facilitator's answer to /verify.
 type VerifyResponse struct {
-	IsValid        bool   `json:"isValid"`
-	InvalidReason  string `json:"invalidReason,omitempty"`
-	InvalidMessage string `json:"invalidMessage,omitempty"`
-	Payer          string `json:"payer,omitempty"`
+	IsValid        bool           `json:"isValid"`
+	InvalidReason  string         `json:"invalidReason,omitempty"`
+	InvalidMessage string         `json:"invalidMessage,omitempty"`
+	Payer          string         `json:"payer,omitempty"`
+	Extra          map[string]any `json:"extra,omitempty"`
 }
 
 // SupportedKind is one entry of a facilitator's /supported answer.
