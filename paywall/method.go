@@ -41,3 +41,10 @@ type Charge interface {
 	// could not be delivered.
 	Cancel(ctx context.Context, reason string)
 }
+
+// Corrector is implemented by Authorize errors that come with a corrected offer: the method's
+// requirement enriched with what the payer must know to pay again (a batch-settlement channel's
+// charged total and last voucher). The paywall puts it in the fresh 402 in place of the plain one.
+type Corrector interface {
+	Correct(offer x402.PaymentRequirements) x402.PaymentRequirements
+}

@@ -113,6 +113,10 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 	info := RequestInfo{Method: r.Method, Route: rule.Path, Resource: challenge.Resource.URL}
 	charge, err := pw.opts.Methods[idx].Authorize(r.Context(), offers[idx], payload, info)
 	if err != nil {
+		var c Corrector
+		if errors.As(err, &c) {
+			challenge.Accepts[idx] = c.Correct(offers[idx])
+		}
 		pw.rejectPayment(w, challenge, err)
 		return
 	}

@@ -290,3 +290,21 @@ func TestFailedChargeWithholdsResponse(t *testing.T) {
 		t.Fatalf("settlement response %+v %v", s, err)
 	}
 }
+
+type correctedErr struct{ *x402.Error }
+
+func (c correctedErr) Correct(o x402.PaymentRequirements) x402.PaymentRequirements {
+	o.Extra = map[string]any{"channelState": map[string]any{"chargedCumulativeAmount": "42"}}
+	return o
+}
+
+func TestCorrectiveChallenge(t *testing.T) {
+	f := newFixture(t)
+	f.method.failWith = correctedErr{x402.Failf("invalid_batch_settlement_evm_cumulative_amount_mismatch", "expected 42")}
+	resp, body := f.get(t, "/v1/quote", cashHeader(t, "t1", f.offer()))
+	pr := decodeChallenge(t, resp, body)
+	state, _ := pr.Accepts[0].Extra["channelState"].(map[string]any)
+	if !strings.HasPrefix(pr.Error, "invalid_batch_settlement_evm_cumulative_amount_mismatch") || state["chargedCumulativeAmount"] != "42" {
+		t.Fatalf("corrective 402: %+v", pr)
+	}
+}

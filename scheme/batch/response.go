@@ -74,12 +74,18 @@ type SettlementResponse struct {
 	Extra        *ResponseExtra             `json:"extra,omitempty"`
 }
 
-// X402 returns the generic response, without extra.
+// X402 returns the generic response, extra included as plain JSON values.
 func (r SettlementResponse) X402() x402.SettlementResponse {
-	return x402.SettlementResponse{
+	out := x402.SettlementResponse{
 		Success: r.Success, ErrorReason: r.ErrorReason, ErrorMessage: r.ErrorMessage, Payer: r.Payer,
 		Transaction: r.Transaction, Network: r.Network, Amount: r.Amount, Extensions: r.Extensions,
 	}
+	if r.Extra != nil {
+		if raw, err := json.Marshal(r.Extra); err == nil {
+			_ = json.Unmarshal(raw, &out.Extra)
+		}
+	}
+	return out
 }
 
 // VoucherResponse is the answer to a paid voucher: no transaction, amount "", the charge, and
