@@ -291,7 +291,10 @@ func TestFailedChargeWithholdsResponse(t *testing.T) {
 	}
 }
 
-type correctedErr struct{ *x402.Error }
+type correctedErr struct{ reason *x402.Error }
+
+func (c correctedErr) Error() string { return c.reason.Error() }
+func (c correctedErr) Unwrap() error { return c.reason }
 
 func (c correctedErr) Correct(o x402.PaymentRequirements) x402.PaymentRequirements {
 	o.Extra = map[string]any{"channelState": map[string]any{"chargedCumulativeAmount": "42"}}
@@ -300,7 +303,7 @@ func (c correctedErr) Correct(o x402.PaymentRequirements) x402.PaymentRequiremen
 
 func TestCorrectiveChallenge(t *testing.T) {
 	f := newFixture(t)
-	f.method.failWith = correctedErr{x402.Failf("invalid_batch_settlement_evm_cumulative_amount_mismatch", "expected 42")}
+	f.method.failWith = correctedErr{reason: x402.Failf("invalid_batch_settlement_evm_cumulative_amount_mismatch", "expected 42")}
 	resp, body := f.get(t, "/v1/quote", cashHeader(t, "t1", f.offer()))
 	pr := decodeChallenge(t, resp, body)
 	state, _ := pr.Accepts[0].Extra["channelState"].(map[string]any)
