@@ -1,0 +1,234 @@
+package channels
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/x402"
+)
+
+// Store is the part of the store channels need.
+type Store interface {
+	CreateChannel(ctx context.Context, c *store.Channel) error
+	GetChannel(ctx context.Context, id string) (*store.Channel, error)
+	ChargeChannel(ctx context.Context, c store.ChannelCharge) error
+	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
+	SyncChannel(ctx context.Context, id string, s store.ChannelChainState) error
+}
+
+// Chain reads the escrow and submits deposits.
+type Chain interface {
+	// ChannelState reads channel id from the escrow contract at the latest block.
+	ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error)
+	// BalanceOf returns owner's token balance.
+	BalanceOf(ctx context.Context, token, owner common.Address) (*big.Int, error)
+	// Deposit submits the payer's signed deposit and waits until it is mined.
+	Deposit(ctx context.Context, cfg batch.ChannelConfig, d batch.Deposit) (common.Hash, error)
+}
+
+// Method is batch-settlement as a paywall.Method.
+type Method struct {
+	Offer    batch.Offer
+	Verifier *batch.Verifier
+	Store    Store
+	Chain    Chain
+	Logger   *slog.Logger
+}
+
+// Requirements implements paywall.Method.
+func (m *Method) Requirements(price *big.Int) x402.PaymentRequirements {
+	return m.Offer.Requirements(price)
+}
+
+// Authorize implements paywall.Method.
+func (m *Method) Authorize(ctx context.Context, req x402.PaymentRequirements, p *x402.PaymentPayload, _ paywall.RequestInfo) (paywall.Charge, error) {
+	if p.Accepted.Network != req.Network {
+		return nil, x402.Failf(x402.ReasonBatchNetworkMismatch, "network %q is not %q", p.Accepted.Network, req.Network)
+	}
+	pl, err := batch.ParsePaymentPayload(p)
+	if err != nil {
+		return nil, err
+	}
+	price, ok := x402.ParseAmount(req.Amount)
+	if !ok {
+		return nil, fmt.Errorf("channels: requirement amount %q", req.Amount)
+	}
+	terms := m.Offer.Terms(price)
+	switch pl.Type {
+	case batch.TypeVoucher:
+		return m.authorizeVoucher(ctx, req, terms, pl)
+	case batch.TypeDeposit:
+		return m.authorizeDeposit(ctx, req, terms, pl)
+	default:
+		return nil, x402.Failf(x402.ReasonBatchPayloadType, "payload type %q is not accepted on a paid request", pl.Type)
+	}
+}
+
+// channel returns the record of channel id. A channel the gateway has never seen (a payer
+// whose earlier requests went to another deployment, or whose record was lost) is read from the
+// chain once, with the on-chain claimed total as the charged baseline.
+func (m *Method) channel(ctx context.Context, id common.Hash, cfg batch.ChannelConfig) (*store.Channel, error) {
+	ch, err := m.Store.GetChannel(ctx, id.Hex())
+	if err == nil {
+		return ch, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
+	}
+	st, err := m.Chain.ChannelState(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read channel: %w", paywall.ErrUnavailable, err)
+	}
+	if st.Balance.Sign() == 0 {
+		return nil, x402.Failf(x402.ReasonBatchChannelNotFound, "channel %s holds no deposit", id.Hex())
+	}
+	if err := m.create(ctx, id, cfg, st); err != nil {
+		return nil, err
+	}
+	if ch, err = m.Store.GetChannel(ctx, id.Hex()); err != nil {
+		return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
+	}
+	return ch, nil
+}
+
+func (m *Method) create(ctx context.Context, id common.Hash, cfg batch.ChannelConfig, st store.ChannelChainState) error {
+	rec := &store.Channel{
+		ID: id.Hex(), Network: m.Offer.Network,
+		Payer: cfg.Payer.Hex(), PayerAuthorizer: cfg.PayerAuthorizer.Hex(), Receiver: cfg.Receiver.Hex(),
+		ReceiverAuthorizer: cfg.ReceiverAuthorizer.Hex(), Token: cfg.Token.Hex(),
+		WithdrawDelay: int64(cfg.WithdrawDelay), Salt: cfg.Salt.Hex(),
+		Charged: st.TotalClaimed, SignedMax: st.TotalClaimed, Claimed: st.TotalClaimed,
+		Balance: st.Balance, TotalClaimed: st.TotalClaimed, PendingWithdrawal: st.PendingWithdrawal,
+		WithdrawRequestedAt: st.WithdrawRequestedAt, RefundNonce: st.RefundNonce, SyncedBlock: st.Block,
+	}
+	err := m.Store.CreateChannel(ctx, rec)
+	if err != nil && !errors.Is(err, store.ErrDuplicate) {
+		return fmt.Errorf("%w: create channel: %w", paywall.ErrUnavailable, err)
+	}
+	return nil
+}
+
+func snapshot(ch *store.Channel) batch.Snapshot {
+	return batch.Snapshot{
+		ChargedCumulative: ch.Charged, Balance: ch.Balance, TotalClaimed: ch.TotalClaimed,
+		PendingWithdrawal: ch.PendingWithdrawal, WithdrawRequestedAt: uint64(ch.WithdrawRequestedAt),
+		RefundNonce: ch.RefundNonce, SignedMaxClaimable: ch.SignedMax, Signature: common.FromHex(ch.Signature),
+	}
+}
+
+// correctable carries a corrective 402 offer for the paywall.
+type correctable struct {
+	err *batch.CumulativeMismatchError
+}
+
+func (c correctable) Error() string { return c.err.Error() }
+func (c correctable) Unwrap() error { return c.err }
+func (c correctable) Correct(offer x402.PaymentRequirements) x402.PaymentRequirements {
+	return c.err.Corrective(offer)
+}
+
+// verifyError turns the verifier's answer into what the paywall expects.
+func verifyError(err error) error {
+	var mismatch *batch.CumulativeMismatchError
+	if errors.As(err, &mismatch) {
+		return correctable{err: mismatch}
+	}
+	if errors.Is(err, batch.ErrOnchainCheck) {
+		return x402.Failf(x402.ReasonBatchVoucherSignature, "smart-wallet (EIP-1271) voucher signers are not supported; use an EOA payerAuthorizer")
+	}
+	return err
+}
+
+func (m *Method) authorizeVoucher(ctx context.Context, req x402.PaymentRequirements, terms batch.Terms, pl *batch.Payload) (paywall.Charge, error) {
+	id := m.Verifier.ChannelID(pl.ChannelConfig)
+	for attempt := 0; ; attempt++ {
+		ch, err := m.channel(ctx, id, pl.ChannelConfig)
+		if err != nil {
+			return nil, err
+		}
+		v, err := m.Verifier.VerifyVoucher(terms, snapshot(ch), pl)
+		if err != nil {
+			return nil, verifyError(err)
+		}
+		c, err := m.charge(ctx, req, ch, v, terms.Price)
+		if errors.Is(err, store.ErrConflict) && attempt == 0 {
+			continue // charged or synced concurrently: judge the voucher again on fresh state
+		}
+		if errors.Is(err, store.ErrConflict) {
+			return nil, x402.Failf(x402.ReasonBatchChannelBusy, "channel %s is being charged by another request", id.Hex())
+		}
+		return c, err
+	}
+}
+
+// charge applies the voucher with the store's compare-and-set.
+func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *store.Channel, v *batch.Verified, price *big.Int) (*charge, error) {
+	max := v.Payload.Voucher.MaxClaimableAmount
+	err := m.Store.ChargeChannel(ctx, store.ChannelCharge{
+		ID: ch.ID, ExpectedCharged: ch.Charged, ChainVersion: ch.ChainVersion,
+		Charged: max, SignedMax: max, Signature: common.Bytes2Hex(v.Payload.Voucher.Signature),
+	})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("%w: charge channel: %w", paywall.ErrUnavailable, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	after := *ch
+	after.Charged = max
+	return &charge{m: m, network: req.Network, channel: after, previous: ch.Charged, price: price, payer: v.Payer}, nil
+}
+
+// charge is a voucher charged in the store; Cancel takes it back.
+type charge struct {
+	m        *Method
+	network  string
+	channel  store.Channel
+	previous *big.Int
+	price    *big.Int
+	payer    common.Address
+	deposit  *depositResult
+}
+
+type depositResult struct {
+	tx     common.Hash
+	amount *big.Int
+}
+
+func (c *charge) Payer() string { return c.payer.Hex() }
+
+func (c *charge) Complete(context.Context) (*x402.SettlementResponse, error) {
+	state := snapshot(&c.channel).ChannelState(common.HexToHash(c.channel.ID))
+	var r batch.SettlementResponse
+	if c.deposit != nil {
+		r = batch.DepositResponse(c.network, c.payer, c.deposit.tx, c.deposit.amount, state, c.price)
+	} else {
+		r = batch.VoucherResponse(c.network, c.payer, state, c.price)
+	}
+	out := r.X402()
+	return &out, nil
+}
+
+func (c *charge) Cancel(ctx context.Context, reason string) {
+	err := c.m.Store.UnchargeChannel(ctx, c.channel.ID, c.channel.Charged, c.previous)
+	if err != nil {
+		c.m.log().Error("taking back a channel charge failed", "channel", c.channel.ID, "reason", reason, "err", err)
+	}
+}
+
+func (m *Method) log() *slog.Logger {
+	if m.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.Logger
+}
+
+var _ paywall.Method = (*Method)(nil)
