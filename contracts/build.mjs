@@ -1,5 +1,6 @@
-// Compiles every contracts/src/*.sol with the pinned solc-js and writes, for each contract
-// defined there (not for imported libraries, interfaces or abstract contracts):
+// Compiles every contracts/src/**/*.sol (src/testing/ holds contracts only tests deploy) with
+// the pinned solc-js and writes, for each contract defined there (not for imported libraries,
+// interfaces or abstract contracts):
 //
 //   <out>/<Contract>.abi.json  the ABI, pretty-printed with two spaces and a final newline
 //   <out>/<Contract>.bin       the creation bytecode as lower-case hex, no 0x, no newline
@@ -23,7 +24,7 @@ const outDir = path.resolve(process.argv[2] ?? path.join(here, "artifacts"));
 
 const srcDir = path.join(here, "src");
 const sources = {};
-for (const file of fs.readdirSync(srcDir).filter((f) => f.endsWith(".sol")).sort()) {
+for (const file of solidityFiles(srcDir)) {
   sources[`src/${file}`] = { content: fs.readFileSync(path.join(srcDir, file), "utf8") };
 }
 if (Object.keys(sources).length === 0) fail(`no .sol files in ${srcDir}`);
@@ -79,6 +80,18 @@ for (const file of fs.readdirSync(outDir)) {
   }
 }
 console.log(`solc ${solc.version()}: wrote ${[...written].sort().join(", ")} to ${outDir}`);
+
+// solidityFiles lists the .sol files under dir, recursively, as sorted "/"-separated paths
+// relative to dir.
+function solidityFiles(dir, prefix = "") {
+  const out = [];
+  for (const entry of fs.readdirSync(path.join(dir, prefix), { withFileTypes: true })) {
+    const rel = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+    if (entry.isDirectory()) out.push(...solidityFiles(dir, rel));
+    else if (entry.name.endsWith(".sol")) out.push(rel);
+  }
+  return out.sort();
+}
 
 function write(file, data) {
   fs.writeFileSync(path.join(outDir, file), data);

@@ -100,22 +100,34 @@ func files(t *testing.T, dir string) []string {
 	return out
 }
 
-// committedBindings finds the generated binding files in the package directories here.
+// committedBindings finds the generated binding files in the package directories below here.
 func committedBindings(t *testing.T) []string {
 	t.Helper()
-	paths, err := filepath.Glob(filepath.Join("*", "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			t.Fatal(err)
+			return err
+		}
+		if d.IsDir() {
+			if path == "node_modules" || path == "artifacts" || path == "src" {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if filepath.Ext(path) != ".go" || filepath.Dir(path) == "." {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
 		}
 		if bytes.HasPrefix(data, []byte(generatedMarker)) {
-			out = append(out, p)
+			out = append(out, path)
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

@@ -53,6 +53,10 @@ func buildGenesis(cfg Config) (*core.Genesis, error) {
 	genesis := core.DeveloperGenesisBlock(cfg.GasLimit, nil)
 	chainConfig := *genesis.Config
 	chainConfig.ChainID = new(big.Int).SetUint64(cfg.ChainID)
+	// go-ethereum's dev config also switches on a fork no public chain runs yet, whose storage
+	// pricing makes transactions cost far more gas than on real networks (a stock facilitator's
+	// fixed gas limits then fail). The dev chain follows the rules public chains run.
+	chainConfig.BogotaTime = nil
 	genesis.Config = &chainConfig
 	// The chain id lives only in the chain config, which geth silently
 	// rewrites when reopening a database. Putting it into the genesis header

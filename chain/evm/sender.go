@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -91,13 +92,19 @@ func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSig
 			return hash, err
 		}
 		// Another process using the same key (a second replica) took this nonce: re-read the
-		// pending nonce and send again. The write-ahead hook records the new hash.
+		// pending nonce and send again. The write-ahead hook records the new hash. A short random
+		// pause keeps two replicas from colliding on the next nonce too.
 		s.c.log.Info("settler nonce taken; retrying with a fresh nonce", "nonce", s.nonce, "attempt", attempt+1)
+		select {
+		case <-ctx.Done():
+			return hash, ctx.Err()
+		case <-time.After(time.Duration(1+rand.IntN(20*(attempt+1))) * time.Millisecond):
+		}
 	}
 }
 
 // maxNonceRetries bounds resends after nonce conflicts with other senders of the same key.
-const maxNonceRetries = 3
+const maxNonceRetries = 8
 
 // signAndSend sends one transaction at the allocator's nonce. The caller holds s.mu.
 func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte, gas uint64, tip, feeCap *big.Int, onSigned func(common.Hash) error) (common.Hash, error) {
