@@ -42,6 +42,7 @@ const (
 	DefaultSettlementTimeout     = 30 * time.Second
 	DefaultConfirmations         = 1
 	DefaultMaxPaymentHeaderBytes = 8192
+	DefaultWithdrawDelay         = 900
 )
 
 // Config is the gateway's configuration.
@@ -72,8 +73,21 @@ type Config struct {
 	// counts; 0 trusts the receipt.
 	Confirmations int `yaml:"confirmations"`
 	// MaxPaymentHeaderBytes bounds the payment header the gateway will decode.
-	MaxPaymentHeaderBytes int     `yaml:"maxPaymentHeaderBytes"`
-	Routes                []Route `yaml:"routes"`
+	MaxPaymentHeaderBytes int      `yaml:"maxPaymentHeaderBytes"`
+	Channels              Channels `yaml:"channels"`
+	Routes                []Route  `yaml:"routes"`
+}
+
+// Channels configures x402 batch-settlement escrow channels, offered next to exact payments.
+// The settler key is the channels' receiver authorizer: it signs claims and refunds.
+type Channels struct {
+	Enabled bool `yaml:"enabled"`
+	// WithdrawDelay is how long, in seconds, a payer's withdrawal waits so that pending
+	// vouchers can be claimed first (900..2592000, default 900).
+	WithdrawDelay uint64 `yaml:"withdrawDelay"`
+	// MinDeposit is the smallest deposit announced, "$1" or atomic units; empty means ten
+	// times the route's price.
+	MinDeposit string `yaml:"minDeposit"`
 }
 
 // Database selects the store.
@@ -118,6 +132,7 @@ func Default() *Config {
 		SettlementTimeout:     DefaultSettlementTimeout,
 		Confirmations:         DefaultConfirmations,
 		MaxPaymentHeaderBytes: DefaultMaxPaymentHeaderBytes,
+		Channels:              Channels{WithdrawDelay: DefaultWithdrawDelay},
 	}
 }
 
@@ -268,4 +283,12 @@ func (c *Config) PricingRules() ([]pricing.Rule, error) {
 		return nil, err
 	}
 	return rules, nil
+}
+
+// ChannelMinDeposit returns channels.minDeposit in atomic units, or nil when it is not set.
+func (c *Config) ChannelMinDeposit() (*big.Int, error) {
+	if c.Channels.MinDeposit == "" {
+		return nil, nil
+	}
+	return money.ParseAmount(c.Channels.MinDeposit, c.Asset.Decimals)
 }

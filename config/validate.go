@@ -23,6 +23,8 @@ const (
 	MinSettlementTimeout     = time.Second
 	MaxSettlementTimeout     = time.Hour
 	MaxConfirmations         = 256
+	MinWithdrawDelay         = 900 // the escrow contract's bounds
+	MaxWithdrawDelay         = 2592000
 	MinMaxPaymentHeaderBytes = 1024
 	MaxMaxPaymentHeaderBytes = 65536
 )
@@ -98,6 +100,14 @@ func (c *Config) Validate() error {
 	}
 	v.between("confirmations", c.Confirmations, 0, MaxConfirmations)
 	v.between("maxPaymentHeaderBytes", c.MaxPaymentHeaderBytes, MinMaxPaymentHeaderBytes, MaxMaxPaymentHeaderBytes)
+	if c.Channels.Enabled {
+		if c.Channels.WithdrawDelay < MinWithdrawDelay || c.Channels.WithdrawDelay > MaxWithdrawDelay {
+			v.failf("channels.withdrawDelay", "%d is outside %d..%d seconds", c.Channels.WithdrawDelay, MinWithdrawDelay, MaxWithdrawDelay)
+		}
+		if _, err := c.ChannelMinDeposit(); err != nil {
+			v.failf("channels.minDeposit", "%v", err)
+		}
+	}
 	c.validateRoutes(&v)
 	return errors.Join(v.errs...)
 }

@@ -111,3 +111,10 @@ func (c *Client) HasCode(ctx context.Context, addr common.Address) (bool, error)
 	code, err := c.eth.CodeAt(ctx, addr, nil)
 	return len(code) > 0, err
 }
+
+// BlockNumber returns the latest block number.
+func (c *Client) BlockNumber(ctx context.Context) (uint64, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	return c.eth.BlockNumber(ctx)
+}

@@ -19,7 +19,11 @@ var eip3009 = testusdc.NewTestUSDC()
 func (c *Client) call(ctx context.Context, to common.Address, data []byte) ([]byte, error) {
 	ctx, cancel := c.callCtx(ctx)
 	defer cancel()
-	return c.eth.CallContract(ctx, ethereum.CallMsg{To: &to, Data: data}, nil)
+	return c.eth.CallContract(ctx, callMsg(to, data), nil)
+}
+
+func callMsg(to common.Address, data []byte) ethereum.CallMsg {
+	return ethereum.CallMsg{To: &to, Data: data}
 }
 
 // BalanceOf returns owner's token balance.

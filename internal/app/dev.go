@@ -19,6 +19,8 @@ import (
 	"github.com/payper/payper/chain/devchain"
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/config"
+	"github.com/payper/payper/contracts/escrow"
+	"github.com/payper/payper/contracts/multicall3"
 	"github.com/payper/payper/contracts/testusdc"
 	"github.com/payper/payper/internal/demoapi"
 	"github.com/payper/payper/internal/keyfile"
@@ -103,7 +105,14 @@ func DevGenesis() (map[common.Address]*big.Int, []devchain.GenesisContract) {
 		mints = append(mints, devchain.GenesisCall{From: minter, Data: token.PackMint(a.Address, DevTokenPerAccount)})
 	}
 	initCode := append(testusdc.CreationCode(), token.PackConstructor(minter)...)
-	return alloc, []devchain.GenesisContract{{Address: DevTokenAddress, InitCode: initCode, Deployer: minter, Calls: mints}}
+	return alloc, []devchain.GenesisContract{
+		{Address: DevTokenAddress, InitCode: initCode, Deployer: minter, Calls: mints},
+		// The escrow and its deposit collector sit where stock batch-settlement clients expect
+		// them on every chain, and Multicall3 where viem looks for it.
+		{Address: escrow.BatchSettlementAddress, InitCode: escrow.BatchSettlementCreationCode(), Deployer: minter},
+		{Address: escrow.ERC3009DepositCollectorAddress, InitCode: escrow.ERC3009DepositCollectorInitCode(escrow.BatchSettlementAddress), Deployer: minter},
+		{Address: multicall3.Address, InitCode: multicall3.CreationCode(), Deployer: minter},
+	}
 }
 
 // StartDev starts the embedded chain, the demo API (unless an upstream is given) and a gateway
@@ -192,6 +201,7 @@ func devConfig(opts DevOptions, rpcURL, upstream string) (*config.Config, error)
 	cfg.Asset = config.Asset{Address: DevTokenAddress.Hex(), Name: testusdc.Name, Version: testusdc.EIP712Version, Decimals: testusdc.Decimals}
 	cfg.PayTo = accounts[DevPayToAccount].Address.Hex()
 	cfg.SettlerKeyFile = keyPath
+	cfg.Channels.Enabled = true
 	for _, r := range demoapi.Routes {
 		if r.Price != "" {
 			cfg.Routes = append(cfg.Routes, config.Route{Method: r.Method, Path: r.Path, Price: r.Price, Description: r.Description})

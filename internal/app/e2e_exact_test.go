@@ -112,7 +112,7 @@ func TestRejectedPayments(t *testing.T) {
 			if !strings.HasPrefix(r.required.Error, string(tc.reason)) {
 				t.Fatalf("error %q, want reason %s", r.required.Error, tc.reason)
 			}
-			if len(r.required.Accepts) != 1 || r.header.Get("Cache-Control") != "no-store" {
+			if len(r.required.Accepts) != 2 || r.header.Get("Cache-Control") != "no-store" {
 				t.Fatal("a rejection must carry a fresh challenge")
 			}
 		})

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,11 +14,14 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/channels"
 	"github.com/payper/payper/config"
+	"github.com/payper/payper/contracts/escrow"
 	"github.com/payper/payper/internal/keyfile"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/pricing"
 	"github.com/payper/payper/proxy"
+	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/settle"
 	"github.com/payper/payper/store"
@@ -32,6 +36,8 @@ type Gateway struct {
 	chain      *evm.Client
 	handler    http.Handler
 	reconciler *settle.Reconciler
+	settlerKey *ecdsa.PrivateKey
+	claimer    *channels.Claimer // nil unless channels are enabled
 }
 
 // NewGateway opens the store, dials the chain (checking its id) and builds the handler chain.
@@ -58,7 +64,7 @@ func NewGateway(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Gat
 		chain.Close()
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, store: st, chain: chain}
+	g := &Gateway{cfg: cfg, log: log, store: st, chain: chain, settlerKey: key}
 	if g.handler, err = g.buildHandler(); err != nil {
 		g.Close()
 		return nil, err
@@ -108,8 +114,18 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 		Chain:    g.chain,
 		Logger:   g.log.With("component", "settle"),
 	}
+	methods := []paywall.Method{method}
+	if cfg.Channels.Enabled {
+		channelMethod, err := g.channelMethod()
+		if err != nil {
+			return nil, err
+		}
+		// Channels first: a client that can use them pays without a transaction per request;
+		// one that cannot falls through to exact.
+		methods = []paywall.Method{channelMethod, method}
+	}
 	pw, err := paywall.New(paywall.Options{
-		Pricer: table, Methods: []paywall.Method{method},
+		Pricer: table, Methods: methods,
 		MaxHeaderBytes: cfg.MaxPaymentHeaderBytes, ChargeTimeout: cfg.SettlementTimeout,
 		Logger: g.log.With("component", "paywall"),
 	})
@@ -129,6 +145,36 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 	}
 	return pw.Wrap(px), nil
 }
+
+// channelMethod builds batch-settlement on the canonical escrow, with the settler key as the
+// channels' receiver authorizer.
+func (g *Gateway) channelMethod() (*channels.Method, error) {
+	cfg := g.cfg
+	minDeposit, err := cfg.ChannelMinDeposit()
+	if err != nil {
+		return nil, err
+	}
+	offer := batch.Offer{
+		Network: cfg.Network, Asset: common.HexToAddress(cfg.Asset.Address), Name: cfg.Asset.Name, Version: cfg.Asset.Version,
+		PayTo: common.HexToAddress(cfg.PayTo), ReceiverAuthorizer: g.chain.SettlerAddress(),
+		WithdrawDelay: cfg.Channels.WithdrawDelay, MinDeposit: minDeposit, MaxTimeoutSeconds: int64(cfg.MaxTimeoutSeconds),
+	}
+	if err := offer.Validate(); err != nil {
+		return nil, fmt.Errorf("channels: %w", err)
+	}
+	verifier, err := batch.NewVerifier(batch.VerifierConfig{Network: cfg.Network, Settlement: escrow.BatchSettlementAddress})
+	if err != nil {
+		return nil, err
+	}
+	g.claimer = &channels.Claimer{
+		Store: g.store, Chain: g.chain, Network: cfg.Network, Token: offer.Asset, Receiver: offer.PayTo,
+		Authorizer: g.settlerKey, Verifier: verifier, Logger: g.log.With("component", "claimer"),
+	}
+	return &channels.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Logger: g.log.With("component", "channels")}, nil
+}
+
+// Claimer is the channel claim job, or nil when channels are disabled.
+func (g *Gateway) Claimer() *channels.Claimer { return g.claimer }
 
 // Handler is the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }
@@ -150,6 +196,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		g.log.Warn("start-up reconciliation failed", "err", err)
 	}
 	go g.reconciler.Run(recCtx, 30*time.Second)
+	if g.claimer != nil {
+		go g.claimer.Run(recCtx, time.Minute)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

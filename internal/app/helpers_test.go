@@ -66,8 +66,13 @@ func (e *env) balance(addr common.Address) *big.Int {
 	return b
 }
 
-// challenge fetches the 402 of a priced route and returns its first requirement.
+// challenge fetches the 402 of a priced route and returns its exact requirement.
 func challenge(t *testing.T, method, url string) x402.PaymentRequirements {
+	return offerFor(t, method, url, "exact")
+}
+
+// offerFor fetches the 402 of a priced route and returns its requirement for scheme.
+func offerFor(t *testing.T, method, url, scheme string) x402.PaymentRequirements {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -82,7 +87,13 @@ func challenge(t *testing.T, method, url string) x402.PaymentRequirements {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pr.Accepts[0]
+	for _, a := range pr.Accepts {
+		if a.Scheme == scheme {
+			return a
+		}
+	}
+	t.Fatalf("the 402 of %s offers no %s requirement: %+v", url, scheme, pr.Accepts)
+	return x402.PaymentRequirements{}
 }
 
 func signPayment(t *testing.T, key *ecdsa.PrivateKey, req x402.PaymentRequirements) *x402.PaymentPayload {

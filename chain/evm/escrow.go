@@ -1,0 +1,125 @@
+package evm
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/accounts/abi"
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/contracts/escrow"
+	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/store"
+)
+
+var settlementABI = escrow.NewBatchSettlement()
+
+// erc3009CollectorData is abi.encode(uint256 validAfter, uint256 validBefore, uint256 salt, bytes signature),
+// what the ERC-3009 deposit collector decodes.
+var erc3009CollectorData = func() abi.Arguments {
+	u256, _ := abi.NewType("uint256", "", nil)
+	bytesT, _ := abi.NewType("bytes", "", nil)
+	return abi.Arguments{{Type: u256}, {Type: u256}, {Type: u256}, {Type: bytesT}}
+}()
+
+func escrowConfig(c batch.ChannelConfig) escrow.BatchSettlementChannelConfig {
+	return escrow.BatchSettlementChannelConfig{
+		Payer: c.Payer, PayerAuthorizer: c.PayerAuthorizer, Receiver: c.Receiver, ReceiverAuthorizer: c.ReceiverAuthorizer,
+		Token: c.Token, WithdrawDelay: new(big.Int).SetUint64(c.WithdrawDelay), Salt: c.Salt,
+	}
+}
+
+// ChannelState reads an escrow channel at the latest block: balance, claimed total, pending
+// withdrawal and refund nonce, read at one block number so they agree.
+func (c *Client) ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error) {
+	cctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	head, err := c.eth.BlockNumber(cctx)
+	if err != nil {
+		return store.ChannelChainState{}, fmt.Errorf("evm: block number: %w", err)
+	}
+	at := new(big.Int).SetUint64(head)
+	call := func(data []byte) ([]byte, error) {
+		to := escrow.BatchSettlementAddress
+		return c.eth.CallContract(cctx, callMsg(to, data), at)
+	}
+	out, err := call(settlementABI.PackChannels(id))
+	if err != nil {
+		return store.ChannelChainState{}, fmt.Errorf("evm: channels: %w", err)
+	}
+	ch, err := settlementABI.UnpackChannels(out)
+	if err != nil {
+		return store.ChannelChainState{}, err
+	}
+	if out, err = call(settlementABI.PackPendingWithdrawals(id)); err != nil {
+		return store.ChannelChainState{}, fmt.Errorf("evm: pendingWithdrawals: %w", err)
+	}
+	pw, err := settlementABI.UnpackPendingWithdrawals(out)
+	if err != nil {
+		return store.ChannelChainState{}, err
+	}
+	if out, err = call(settlementABI.PackRefundNonce(id)); err != nil {
+		return store.ChannelChainState{}, fmt.Errorf("evm: refundNonce: %w", err)
+	}
+	nonce, err := settlementABI.UnpackRefundNonce(out)
+	if err != nil {
+		return store.ChannelChainState{}, err
+	}
+	return store.ChannelChainState{
+		Balance: ch.Balance, TotalClaimed: ch.TotalClaimed, PendingWithdrawal: pw.Amount,
+		WithdrawRequestedAt: pw.InitiatedAt.Int64(), RefundNonce: nonce, Block: head,
+	}, nil
+}
+
+// Deposit submits a payer's signed ERC-3009 deposit into the escrow from the settler account and
+// waits for it to be mined.
+func (c *Client) Deposit(ctx context.Context, cfg batch.ChannelConfig, d batch.Deposit) (common.Hash, error) {
+	if d.ERC3009 == nil {
+		return common.Hash{}, fmt.Errorf("evm: only ERC-3009 deposits are supported")
+	}
+	a := d.ERC3009
+	collectorData, err := erc3009CollectorData.Pack(a.ValidAfter, a.ValidBefore, new(big.Int).SetBytes(a.Salt[:]), a.Signature)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: collector data: %w", err)
+	}
+	data, err := settlementABI.TryPackDeposit(escrowConfig(cfg), d.Amount, escrow.ERC3009DepositCollectorAddress, collectorData)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: deposit call: %w", err)
+	}
+	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
+}
+
+// sendAndWait sends a transaction from the settler account and waits for its receipt.
+func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte) (common.Hash, error) {
+	hash, err := c.Send(ctx, to, data, nil)
+	if err != nil {
+		return hash, err
+	}
+	if _, err := c.WaitMined(ctx, hash); err != nil {
+		return hash, err
+	}
+	return hash, nil
+}
+
+// ClaimAndSettle submits, in one transaction, claimWithSignature for every row (authorized by
+// the receiver authorizer's ClaimBatch signature) followed by settle(receiver, token), which pays
+// the receiver everything claimed. It waits for the receipt.
+func (c *Client) ClaimAndSettle(ctx context.Context, claims []batch.VoucherClaim, authorizerSig []byte, receiver, token common.Address) (common.Hash, error) {
+	rows := make([]escrow.BatchSettlementVoucherClaim, len(claims))
+	for i, cl := range claims {
+		rows[i] = escrow.BatchSettlementVoucherClaim{
+			Voucher:   escrow.BatchSettlementVoucher{Channel: escrowConfig(cl.Channel), MaxClaimableAmount: cl.MaxClaimableAmount},
+			Signature: cl.Signature, TotalClaimed: cl.TotalClaimed,
+		}
+	}
+	claim, err := settlementABI.TryPackClaimWithSignature(rows, authorizerSig)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: claim call: %w", err)
+	}
+	data, err := settlementABI.TryPackMulticall([][]byte{claim, settlementABI.PackSettle(receiver, token)})
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: multicall: %w", err)
+	}
+	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
+}

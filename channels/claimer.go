@@ -1,0 +1,141 @@
+package channels
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/scheme/evmsig"
+	"github.com/payper/payper/store"
+)
+
+// ClaimStore is the part of the store the claimer needs.
+type ClaimStore interface {
+	ListChannels(ctx context.Context, f store.ChannelFilter) ([]store.Channel, error)
+	MarkChannelClaimed(ctx context.Context, id string, from, to *big.Int) error
+	SyncChannel(ctx context.Context, id string, s store.ChannelChainState) error
+}
+
+// ClaimChain submits claims.
+type ClaimChain interface {
+	ClaimAndSettle(ctx context.Context, claims []batch.VoucherClaim, authorizerSig []byte, receiver, token common.Address) (common.Hash, error)
+	ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error)
+}
+
+// Claimer turns charged vouchers into the receiver's tokens: one transaction claims every
+// channel with unclaimed charges (up to MaxBatch) and sweeps them to the receiver.
+type Claimer struct {
+	Store   ClaimStore
+	Chain   ClaimChain
+	Network string
+	Token   common.Address
+	// Receiver is payTo; Authorizer signs the claim batch (the channels' receiver authorizer).
+	Receiver   common.Address
+	Authorizer *ecdsa.PrivateKey
+	Verifier   *batch.Verifier // for the settlement domain separator
+	// MinValue skips a round whose unclaimed total is below it, unless a withdrawal is pending.
+	MinValue *big.Int
+	MaxBatch int // default 50
+	Logger   *slog.Logger
+}
+
+// ClaimResult reports one claim round.
+type ClaimResult struct {
+	Tx       common.Hash
+	Channels int
+	Amount   *big.Int
+}
+
+// RunOnce claims what is unclaimed. It returns a zero result when there is nothing (or too
+// little) to claim.
+func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
+	maxBatch := c.MaxBatch
+	if maxBatch <= 0 {
+		maxBatch = 50
+	}
+	list, err := c.Store.ListChannels(ctx, store.ChannelFilter{Network: c.Network, Receiver: c.Receiver.Hex(), Unclaimed: true, Limit: maxBatch})
+	if err != nil {
+		return ClaimResult{}, err
+	}
+	var claims []batch.VoucherClaim
+	var picked []store.Channel
+	total, urgent := new(big.Int), false
+	for _, ch := range list {
+		if ch.Charged.Cmp(ch.Claimed) <= 0 || ch.Charged.Cmp(ch.SignedMax) > 0 {
+			continue
+		}
+		cfg, err := channelConfig(ch)
+		if err != nil {
+			c.log().Error("channel record is unusable for a claim", "channel", ch.ID, "err", err)
+			continue
+		}
+		claims = append(claims, batch.VoucherClaim{Channel: cfg, MaxClaimableAmount: ch.SignedMax,
+			Signature: common.FromHex(ch.Signature), TotalClaimed: ch.Charged})
+		picked = append(picked, ch)
+		total.Add(total, new(big.Int).Sub(ch.Charged, ch.Claimed))
+		urgent = urgent || ch.WithdrawRequestedAt != 0
+	}
+	if len(claims) == 0 || (!urgent && c.MinValue != nil && total.Cmp(c.MinValue) < 0) {
+		return ClaimResult{Amount: new(big.Int)}, nil
+	}
+	digest := batch.ClaimBatchOf(c.Verifier.Separator(), claims).Digest(c.Verifier.Separator())
+	sig, err := evmsig.SignDigest(c.Authorizer, digest)
+	if err != nil {
+		return ClaimResult{}, err
+	}
+	tx, err := c.Chain.ClaimAndSettle(ctx, claims, sig, c.Receiver, c.Token)
+	if err != nil {
+		return ClaimResult{}, fmt.Errorf("claim %d channels: %w", len(claims), err)
+	}
+	for i, ch := range picked {
+		if err := c.Store.MarkChannelClaimed(ctx, ch.ID, ch.Claimed, claims[i].TotalClaimed); err != nil && !errors.Is(err, store.ErrConflict) {
+			c.log().Error("recording a claim failed", "channel", ch.ID, "tx", tx, "err", err)
+		}
+		if st, err := c.Chain.ChannelState(ctx, common.HexToHash(ch.ID)); err == nil {
+			_ = c.Store.SyncChannel(ctx, ch.ID, st)
+		}
+	}
+	c.log().Info("claimed channel charges", "channels", len(claims), "amount", total, "tx", tx)
+	return ClaimResult{Tx: tx, Channels: len(claims), Amount: total}, nil
+}
+
+// Run claims every interval until ctx ends.
+func (c *Claimer) Run(ctx context.Context, interval time.Duration) {
+	for {
+		if _, err := c.RunOnce(ctx); err != nil {
+			c.log().Warn("claim round failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
+func channelConfig(ch store.Channel) (batch.ChannelConfig, error) {
+	for _, a := range []string{ch.Payer, ch.PayerAuthorizer, ch.Receiver, ch.ReceiverAuthorizer, ch.Token} {
+		if !common.IsHexAddress(a) {
+			return batch.ChannelConfig{}, fmt.Errorf("bad address %q", a)
+		}
+	}
+	return batch.ChannelConfig{
+		Payer: common.HexToAddress(ch.Payer), PayerAuthorizer: common.HexToAddress(ch.PayerAuthorizer),
+		Receiver: common.HexToAddress(ch.Receiver), ReceiverAuthorizer: common.HexToAddress(ch.ReceiverAuthorizer),
+		Token: common.HexToAddress(ch.Token), WithdrawDelay: uint64(ch.WithdrawDelay), Salt: common.HexToHash(ch.Salt),
+	}, nil
+}
+
+func (c *Claimer) log() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
