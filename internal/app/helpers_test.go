@@ -195,6 +195,12 @@ func newFaultyRPC(t *testing.T, target string) *faultyRPC {
 
 // startGateway runs a second gateway on the env's chain with a changed configuration.
 func (e *env) startGateway(edit func(*config.Config)) string {
+	_, url := e.startGatewayFull(edit)
+	return url
+}
+
+// startGatewayFull is startGateway returning the gateway too.
+func (e *env) startGatewayFull(edit func(*config.Config)) (*Gateway, string) {
 	e.t.Helper()
 	cfg, err := devConfig(DevOptions{DataDir: e.t.TempDir(), Listen: "127.0.0.1:0"}, e.dev.Info.RPCURL, "http://unused.invalid")
 	if err != nil {
@@ -220,7 +226,7 @@ func (e *env) startGateway(edit func(*config.Config)) string {
 		}
 		gw.Close()
 	})
-	return "http://" + ln.Addr().String()
+	return gw, "http://" + ln.Addr().String()
 }
 
 // dialAs returns a chain client that sends transactions as key.

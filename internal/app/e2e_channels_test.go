@@ -1,0 +1,194 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"math/big"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/payper/payper/config"
+	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/x402"
+)
+
+// channelPayer pays a gateway's batch-settlement offer with Payper's own signer.
+type channelPayer struct {
+	t      *testing.T
+	url    string
+	req    x402.PaymentRequirements
+	signer *batch.Signer
+}
+
+func newChannelPayer(t *testing.T, url string, key *ecdsa.PrivateKey) *channelPayer {
+	return &channelPayer{t: t, url: url, req: offerFor(t, "GET", url, batch.Scheme), signer: &batch.Signer{Key: key}}
+}
+
+func (c *channelPayer) header(p *batch.Payload, err error) string {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	pp, err := batch.PaymentPayload(c.req, nil, p)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return encode(c.t, pp)
+}
+
+func (c *channelPayer) deposit(amount, cumulative int64) string {
+	return c.header(c.signer.DepositPayload(c.req, big.NewInt(amount), big.NewInt(cumulative)))
+}
+
+func (c *channelPayer) voucher(cumulative int64) string {
+	return c.header(c.signer.VoucherPayload(c.req, big.NewInt(cumulative)))
+}
+
+func TestChannelDepositThenVouchers(t *testing.T) {
+	e := startEnv(t, "")
+	url := e.dev.Info.GatewayURL + "/v1/quote"
+	payer := account(2)
+	p := newChannelPayer(t, url, payer.Key)
+	if p.req.Extra["receiverAuthorizer"] == nil || p.req.Extra["minDeposit"] != "10000" {
+		t.Fatalf("offer extra %+v", p.req.Extra)
+	}
+	before := e.balance(payer.Address)
+
+	r := send(t, "GET", url, p.deposit(5000, 1000))
+	if r.status != 200 || r.settlement == nil || r.settlement.Transaction == "" || r.settlement.Amount != "5000" {
+		t.Fatalf("deposit: %d %+v %s", r.status, r.settlement, r.body)
+	}
+	head, _ := e.chain.BlockNumber(context.Background())
+	for cum := int64(2000); cum <= 5000; cum += 1000 {
+		if r := send(t, "GET", url, p.voucher(cum)); r.status != 200 || r.settlement.Transaction != "" {
+			t.Fatalf("voucher %d: %d %+v %s", cum, r.status, r.settlement, r.body)
+		}
+	}
+	if after, _ := e.chain.BlockNumber(context.Background()); after != head {
+		t.Fatalf("vouchers mined %d blocks; they must not touch the chain", after-head)
+	}
+	// Past the deposit: refused, nothing served.
+	r = send(t, "GET", url, p.voucher(6000))
+	if r.status != 402 || !strings.HasPrefix(r.required.Error, string(x402.ReasonBatchCumulativeExceedsBalance)) {
+		t.Fatalf("over-balance voucher: %d %+v", r.status, r.required)
+	}
+	// A replayed (stale) voucher gets the corrective 402 with the channel's state.
+	r = send(t, "GET", url, p.voucher(5000))
+	if r.status != 402 || !strings.HasPrefix(r.required.Error, string(x402.ReasonBatchCumulativeAmountMismatch)) {
+		t.Fatalf("stale voucher: %d %+v", r.status, r.required)
+	}
+	var corrected map[string]any
+	for _, a := range r.required.Accepts {
+		if a.Scheme == batch.Scheme {
+			corrected, _ = a.Extra["channelState"].(map[string]any)
+		}
+	}
+	if corrected["chargedCumulativeAmount"] != "5000" {
+		t.Fatalf("corrective state %+v", corrected)
+	}
+	if spent := new(big.Int).Sub(before, e.balance(payer.Address)); spent.Int64() != 5000 {
+		t.Fatalf("payer spent %s, want exactly the deposit", spent)
+	}
+}
+
+func TestChannelConcurrentVoucherServedOnce(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := startEnv(t, up.server.URL)
+	url := e.dev.Info.GatewayURL + "/v1/quote"
+	p := newChannelPayer(t, url, account(3).Key)
+	if r := send(t, "GET", url, p.deposit(20_000, 1000)); r.status != 200 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	next := p.voucher(2000)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	served := 0
+	start := make(chan struct{})
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set(x402.HeaderPaymentSignature, next)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			if resp.StatusCode == 200 {
+				served++
+			} else if resp.StatusCode != 402 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if served != 1 || up.calls.Load() != 2 {
+		t.Fatalf("one voucher served %d times, upstream called %d times", served, up.calls.Load())
+	}
+}
+
+func TestChannelUpstreamFailureTakesTheChargeBack(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := startEnv(t, up.server.URL)
+	url := e.dev.Info.GatewayURL + "/v1/quote"
+	p := newChannelPayer(t, url, account(4).Key)
+	if r := send(t, "GET", url, p.deposit(20_000, 1000)); r.status != 200 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	up.status.Store(503)
+	if r := send(t, "GET", url, p.voucher(2000)); r.status != 503 || r.settlement != nil {
+		t.Fatalf("upstream 503: %d %+v", r.status, r.settlement)
+	}
+	up.status.Store(0)
+	// The same cumulative amount is still the next one due: nothing was charged for the failure.
+	if r := send(t, "GET", url, p.voucher(2000)); r.status != 200 {
+		t.Fatalf("retry: %d %s", r.status, r.body)
+	}
+}
+
+func TestChannelVouchersSurviveARestart(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := startEnv(t, up.server.URL)
+	dbPath := filepath.Join(t.TempDir(), "gateway.db")
+	sameDB := func(c *config.Config) {
+		c.Upstream = up.server.URL
+		c.Database = config.Database{Driver: config.DriverSQLite, DSN: dbPath}
+	}
+	first := e.startGateway(sameDB)
+	payer := account(5)
+	p := newChannelPayer(t, first+"/v1/quote", payer.Key)
+	if r := send(t, "GET", first+"/v1/quote", p.deposit(10_000, 1000)); r.status != 200 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	for cum := int64(2000); cum <= 4000; cum += 1000 {
+		if r := send(t, "GET", first+"/v1/quote", p.voucher(cum)); r.status != 200 {
+			t.Fatalf("voucher %d: %d", cum, r.status)
+		}
+	}
+	// A second gateway process on the same database (a restart, or a replica) knows every
+	// acknowledged voucher: the next one due is 5000, and its claim covers all of them.
+	gw2, second := e.startGatewayFull(sameDB)
+	if r := send(t, "GET", second+"/v1/quote", p.voucher(4000)); r.status != 402 {
+		t.Fatalf("an acknowledged voucher was accepted again after the restart: %d", r.status)
+	}
+	if r := send(t, "GET", second+"/v1/quote", p.voucher(5000)); r.status != 200 {
+		t.Fatalf("next voucher after the restart: %d %s", r.status, r.body)
+	}
+	payToBefore := e.balance(e.payTo)
+	res, err := gw2.Claimer().RunOnce(context.Background())
+	if err != nil || res.Amount.Int64() != 5000 {
+		t.Fatalf("claim after the restart: %+v %v", res, err)
+	}
+	if got := new(big.Int).Sub(e.balance(e.payTo), payToBefore); got.Int64() != 5000 {
+		t.Fatalf("payTo received %s, want every acknowledged voucher (5000)", got)
+	}
+}
