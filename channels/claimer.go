@@ -109,13 +109,13 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 // Run claims every interval until ctx ends.
 func (c *Claimer) Run(ctx context.Context, interval time.Duration) {
 	for {
-		if _, err := c.RunOnce(ctx); err != nil {
-			c.log().Warn("claim round failed", "err", err)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
+		}
+		if _, err := c.RunOnce(ctx); err != nil {
+			c.log().Warn("claim round failed", "err", err)
 		}
 	}
 }

@@ -43,6 +43,7 @@ const (
 	DefaultConfirmations         = 1
 	DefaultMaxPaymentHeaderBytes = 8192
 	DefaultWithdrawDelay         = 900
+	DefaultClaimInterval         = time.Minute
 )
 
 // Config is the gateway's configuration.
@@ -88,6 +89,8 @@ type Channels struct {
 	// MinDeposit is the smallest deposit announced, "$1" or atomic units; empty means ten
 	// times the route's price.
 	MinDeposit string `yaml:"minDeposit"`
+	// ClaimInterval is how often charged vouchers are claimed and paid out (default 1m).
+	ClaimInterval time.Duration `yaml:"claimInterval"`
 }
 
 // Database selects the store.
@@ -132,7 +135,7 @@ func Default() *Config {
 		SettlementTimeout:     DefaultSettlementTimeout,
 		Confirmations:         DefaultConfirmations,
 		MaxPaymentHeaderBytes: DefaultMaxPaymentHeaderBytes,
-		Channels:              Channels{WithdrawDelay: DefaultWithdrawDelay},
+		Channels:              Channels{WithdrawDelay: DefaultWithdrawDelay, ClaimInterval: DefaultClaimInterval},
 	}
 }
 

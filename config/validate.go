@@ -104,6 +104,9 @@ func (c *Config) Validate() error {
 		if c.Channels.WithdrawDelay < MinWithdrawDelay || c.Channels.WithdrawDelay > MaxWithdrawDelay {
 			v.failf("channels.withdrawDelay", "%d is outside %d..%d seconds", c.Channels.WithdrawDelay, MinWithdrawDelay, MaxWithdrawDelay)
 		}
+		if c.Channels.ClaimInterval < time.Second || c.Channels.ClaimInterval > 24*time.Hour {
+			v.failf("channels.claimInterval", "%s is outside 1s..24h", c.Channels.ClaimInterval)
+		}
 		if _, err := c.ChannelMinDeposit(); err != nil {
 			v.failf("channels.minDeposit", "%v", err)
 		}

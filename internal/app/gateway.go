@@ -197,7 +197,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	go g.reconciler.Run(recCtx, 30*time.Second)
 	if g.claimer != nil {
-		go g.claimer.Run(recCtx, time.Minute)
+		go g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
