@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
 
@@ -122,4 +123,64 @@ func (c *Client) ClaimAndSettle(ctx context.Context, claims []batch.VoucherClaim
 		return common.Hash{}, fmt.Errorf("evm: multicall: %w", err)
 	}
 	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
+}
+
+// InitiateWithdraw starts the payer's timed withdrawal of amount from a channel (the client key
+// must be the payer or its authorizer) and waits for it to be mined.
+func (c *Client) InitiateWithdraw(ctx context.Context, cfg batch.ChannelConfig, amount *big.Int) (common.Hash, error) {
+	data, err := settlementABI.TryPackInitiateWithdraw(escrowConfig(cfg), amount)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: initiateWithdraw call: %w", err)
+	}
+	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
+}
+
+// FinalizeWithdraw pays out a withdrawal whose delay has passed and waits for it to be mined.
+func (c *Client) FinalizeWithdraw(ctx context.Context, cfg batch.ChannelConfig) (common.Hash, error) {
+	data, err := settlementABI.TryPackFinalizeWithdraw(escrowConfig(cfg))
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: finalizeWithdraw call: %w", err)
+	}
+	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
+}
+
+// ChannelEvent is an escrow event about one channel.
+type ChannelEvent struct {
+	ChannelID common.Hash
+	Name      string // Deposited, Claimed, Refunded, WithdrawInitiated, WithdrawFinalized, ChannelCreated, ChannelClosed
+	Block     uint64
+}
+
+// channelEvents are the escrow events whose first indexed topic is the channel id.
+var channelEvents = func() map[common.Hash]string {
+	out := map[common.Hash]string{}
+	for _, name := range []string{"Deposited", "Claimed", "Refunded", "WithdrawInitiated", "WithdrawFinalized", "ChannelCreated", "ChannelClosed"} {
+		out[settlementABI.GetABI().Events[name].ID] = name
+	}
+	return out
+}()
+
+// ChannelEvents returns the escrow's channel events in blocks from..to, oldest first.
+func (c *Client) ChannelEvents(ctx context.Context, from, to uint64) ([]ChannelEvent, error) {
+	topics := make([]common.Hash, 0, len(channelEvents))
+	for id := range channelEvents {
+		topics = append(topics, id)
+	}
+	cctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	logs, err := c.eth.FilterLogs(cctx, ethereum.FilterQuery{
+		FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
+		Addresses: []common.Address{escrow.BatchSettlementAddress}, Topics: [][]common.Hash{topics},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("evm: escrow logs: %w", err)
+	}
+	out := make([]ChannelEvent, 0, len(logs))
+	for _, l := range logs {
+		if len(l.Topics) < 2 || l.Removed {
+			continue
+		}
+		out = append(out, ChannelEvent{ChannelID: l.Topics[1], Name: channelEvents[l.Topics[0]], Block: l.BlockNumber})
+	}
+	return out, nil
 }

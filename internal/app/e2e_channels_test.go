@@ -192,3 +192,42 @@ func TestChannelVouchersSurviveARestart(t *testing.T) {
 		t.Fatalf("payTo received %s, want every acknowledged voucher (5000)", got)
 	}
 }
+
+// TestChannelWithdrawalStopsSpending: once the payer starts a withdrawal, the watcher mirrors it,
+// the charged vouchers are claimed at once, and no voucher may spend what is being withdrawn.
+func TestChannelWithdrawalStopsSpending(t *testing.T) {
+	e := startEnv(t, "")
+	ctx := context.Background()
+	url := e.dev.Info.GatewayURL + "/v1/quote"
+	payer := account(6)
+	p := newChannelPayer(t, url, payer.Key)
+	if r := send(t, "GET", url, p.deposit(10_000, 1000)); r.status != 200 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	if r := send(t, "GET", url, p.voucher(2000)); r.status != 200 {
+		t.Fatalf("voucher: %d", r.status)
+	}
+	cfg, err := p.signer.ChannelConfig(p.req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := dialAs(e, payer.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	payToBefore := e.balance(e.payTo)
+	if _, err := self.InitiateWithdraw(ctx, cfg, big.NewInt(8000)); err != nil {
+		t.Fatalf("initiate withdrawal: %v", err)
+	}
+	if err := e.dev.Gateway.Watcher().RunOnce(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := new(big.Int).Sub(e.balance(e.payTo), payToBefore); got.Int64() != 2000 {
+		t.Fatalf("a withdrawal must trigger a claim of the charged 2000; payTo received %s", got)
+	}
+	r := send(t, "GET", url, p.voucher(3000))
+	if r.status != 402 || !strings.HasPrefix(r.required.Error, string(x402.ReasonBatchCumulativeExceedsBalance)) {
+		t.Fatalf("voucher into the withdrawn funds: %d %+v", r.status, r.required)
+	}
+}

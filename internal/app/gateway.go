@@ -38,6 +38,7 @@ type Gateway struct {
 	reconciler *settle.Reconciler
 	settlerKey *ecdsa.PrivateKey
 	claimer    *channels.Claimer // nil unless channels are enabled
+	watcher    *channels.Watcher // nil unless channels are enabled
 }
 
 // NewGateway opens the store, dials the chain (checking its id) and builds the handler chain.
@@ -170,8 +171,27 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 		Store: g.store, Chain: g.chain, Network: cfg.Network, Token: offer.Asset, Receiver: offer.PayTo,
 		Authorizer: g.settlerKey, Verifier: verifier, Logger: g.log.With("component", "claimer"),
 	}
+	g.watcher = &channels.Watcher{
+		Store: g.store, Chain: watchChain{g.chain}, Network: cfg.Network, Logger: g.log.With("component", "watcher"),
+		Claim: func(ctx context.Context) error { _, err := g.claimer.RunOnce(ctx); return err },
+	}
 	return &channels.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Logger: g.log.With("component", "channels")}, nil
 }
+
+// watchChain adapts the chain client's escrow events to the watcher's.
+type watchChain struct{ *evm.Client }
+
+func (w watchChain) ChannelEvents(ctx context.Context, from, to uint64) ([]channels.Event, error) {
+	evs, err := w.Client.ChannelEvents(ctx, from, to)
+	out := make([]channels.Event, len(evs))
+	for i, e := range evs {
+		out[i] = channels.Event{ChannelID: e.ChannelID, Name: e.Name, Block: e.Block}
+	}
+	return out, err
+}
+
+// Watcher is the escrow watcher, or nil when channels are disabled.
+func (g *Gateway) Watcher() *channels.Watcher { return g.watcher }
 
 // Claimer is the channel claim job, or nil when channels are disabled.
 func (g *Gateway) Claimer() *channels.Claimer { return g.claimer }
@@ -181,6 +201,9 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // Store is the gateway's store.
 func (g *Gateway) Store() store.Store { return g.store }
+
+// watchInterval is how often the escrow's events are read: withdrawals must stop spending soon.
+const watchInterval = 2 * time.Second
 
 // Serve serves on ln until ctx ends, then shuts down gracefully. It also runs the reconciler.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
@@ -198,6 +221,12 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	go g.reconciler.Run(recCtx, 30*time.Second)
 	if g.claimer != nil {
 		go g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval)
+	}
+	if g.watcher != nil {
+		if err := g.watcher.Start(ctx); err != nil {
+			g.log.Warn("refreshing channels at start failed", "err", err)
+		}
+		go g.watcher.Run(recCtx, watchInterval)
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
