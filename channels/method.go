@@ -40,6 +40,7 @@ type Method struct {
 	Verifier *batch.Verifier
 	Store    Store
 	Chain    Chain
+	Refunds  *Refunds // nil refuses refund requests
 	Logger   *slog.Logger
 }
 
@@ -67,6 +68,8 @@ func (m *Method) Authorize(ctx context.Context, req x402.PaymentRequirements, p 
 		return m.authorizeVoucher(ctx, req, terms, pl)
 	case batch.TypeDeposit:
 		return m.authorizeDeposit(ctx, req, terms, pl)
+	case batch.TypeRefund:
+		return m.authorizeRefund(ctx, req, terms, pl)
 	default:
 		return nil, x402.Failf(x402.ReasonBatchPayloadType, "payload type %q is not accepted on a paid request", pl.Type)
 	}

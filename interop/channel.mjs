@@ -11,6 +11,7 @@
 //   RPC_URL      the chain's JSON-RPC endpoint, for channel recovery reads
 //   COUNT        number of requests (default 1)
 //   DEPOSIT      optional deposit size in atomic units (default: the server's minDeposit)
+//   REFUND       set to 1 to ask for the unspent deposit back afterwards (prints refund)
 import { wrapFetchWithPayment, decodePaymentResponseHeader, x402Client } from "@x402/fetch";
 import { BatchSettlementEvmScheme, InMemoryClientChannelStorage } from "@x402/evm/batch-settlement/client";
 import { privateKeyToAccount } from "viem/accounts";
@@ -49,7 +50,8 @@ async function main() {
       paymentResponse: header ? decodePaymentResponseHeader(header) : null,
     });
   }
-  process.stdout.write(JSON.stringify({ results }) + "\n");
+  const refund = process.env.REFUND === "1" ? await scheme.refund(url) : null;
+  process.stdout.write(JSON.stringify({ results, refund }) + "\n");
 }
 
 main().catch((err) => {

@@ -26,6 +26,11 @@ type stockChannelRun struct {
 			Extra       map[string]any `json:"extra"`
 		} `json:"paymentResponse"`
 	} `json:"results"`
+	Refund *struct {
+		Success     bool   `json:"success"`
+		Transaction string `json:"transaction"`
+		Amount      string `json:"amount"`
+	} `json:"refund"`
 }
 
 func runStockChannel(ctx context.Context, t *testing.T, vars map[string]string) stockChannelRun {
@@ -94,4 +99,30 @@ func TestStockBatchClientPaysThroughChannel(t *testing.T) {
 	if again, err := env.dev.Gateway.Claimer().RunOnce(ctx); err != nil || again.Channels != 0 {
 		t.Fatalf("second claim round: %+v %v", again, err)
 	}
+}
+
+// TestStockBatchClientRefund: the official client's cooperative refund gets the unspent deposit
+// back in one transaction, which also pays the provider what was charged.
+func TestStockBatchClientRefund(t *testing.T) {
+	nodeBinary(t)
+	ctx := context.Background()
+	env := startDev(ctx, t, true)
+	payer := devkeys.DevAccounts(10)[6]
+	payTo := common.HexToAddress(env.dev.Info.PayTo)
+	payerBefore, payToBefore := env.balance(ctx, t, payer.Address), env.balance(ctx, t, payTo)
+	run := runStockChannel(ctx, t, map[string]string{
+		"URL": env.dev.Info.GatewayURL + "/v1/quote", "PRIVATE_KEY": keyHex(payer), "NETWORK": env.dev.Info.Network,
+		"ASSET": env.dev.Info.Asset.Address, "MAX_AMOUNT": "100000", "RPC_URL": env.dev.Info.RPCURL,
+		"COUNT": "5", "DEPOSIT": "10000", "REFUND": "1",
+	})
+	for i, r := range run.Results {
+		if r.Status != 200 {
+			t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	if run.Refund == nil || !run.Refund.Success || run.Refund.Amount != "5000" || run.Refund.Transaction == "" {
+		t.Fatalf("refund: %+v", run.Refund)
+	}
+	requireDelta(t, "payer", payerBefore, env.balance(ctx, t, payer.Address), -5000)
+	requireDelta(t, "payTo", payToBefore, env.balance(ctx, t, payTo), 5000)
 }

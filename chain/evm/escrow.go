@@ -184,3 +184,28 @@ func (c *Client) ChannelEvents(ctx context.Context, from, to uint64) ([]ChannelE
 	}
 	return out, nil
 }
+
+// ClaimAndRefund claims the channel's outstanding voucher, refunds amount of its unclaimed
+// balance to the payer and pays the receiver what is claimed, in one transaction (the claim row is
+// skipped on chain when already claimed). Claim and refund are authorized by receiver-authorizer
+// signatures. It waits for the receipt.
+func (c *Client) ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error) {
+	row := escrow.BatchSettlementVoucherClaim{
+		Voucher:   escrow.BatchSettlementVoucher{Channel: escrowConfig(claim.Channel), MaxClaimableAmount: claim.MaxClaimableAmount},
+		Signature: claim.Signature, TotalClaimed: claim.TotalClaimed,
+	}
+	claimCall, err := settlementABI.TryPackClaimWithSignature([]escrow.BatchSettlementVoucherClaim{row}, claimSig)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: claim call: %w", err)
+	}
+	refundCall, err := settlementABI.TryPackRefundWithSignature(escrowConfig(claim.Channel), amount, nonce, refundSig)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: refund call: %w", err)
+	}
+	settleCall := settlementABI.PackSettle(claim.Channel.Receiver, claim.Channel.Token)
+	data, err := settlementABI.TryPackMulticall([][]byte{claimCall, refundCall, settleCall})
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("evm: multicall: %w", err)
+	}
+	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
+}

@@ -231,3 +231,39 @@ func TestChannelWithdrawalStopsSpending(t *testing.T) {
 		t.Fatalf("voucher into the withdrawn funds: %d %+v", r.status, r.required)
 	}
 }
+
+// TestChannelCooperativeRefund: the payer asks for its unspent deposit back; one transaction pays
+// the provider what was charged and returns the rest to the payer, exactly.
+func TestChannelCooperativeRefund(t *testing.T) {
+	e := startEnv(t, "")
+	url := e.dev.Info.GatewayURL + "/v1/quote"
+	payer := account(7)
+	p := newChannelPayer(t, url, payer.Key)
+	payerBefore, payToBefore := e.balance(payer.Address), e.balance(e.payTo)
+	if r := send(t, "GET", url, p.deposit(10_000, 1000)); r.status != 200 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	for cum := int64(2000); cum <= 3000; cum += 1000 {
+		if r := send(t, "GET", url, p.voucher(cum)); r.status != 200 {
+			t.Fatalf("voucher %d: %d", cum, r.status)
+		}
+	}
+	// A refund voucher must carry exactly the charged total.
+	if r := send(t, "GET", url, p.header(p.signer.RefundPayload(p.req, big.NewInt(2000), nil))); r.status != 402 {
+		t.Fatalf("refund at a stale total: %d", r.status)
+	}
+	r := send(t, "GET", url, p.header(p.signer.RefundPayload(p.req, big.NewInt(3000), nil)))
+	if r.status != 200 || r.settlement == nil || !r.settlement.Success || r.settlement.Amount != "7000" || r.settlement.Transaction == "" {
+		t.Fatalf("refund: %d %+v %s", r.status, r.settlement, r.body)
+	}
+	if got := new(big.Int).Sub(payerBefore, e.balance(payer.Address)); got.Int64() != 3000 {
+		t.Fatalf("payer is out %s, want exactly the 3000 it spent", got)
+	}
+	if got := new(big.Int).Sub(e.balance(e.payTo), payToBefore); got.Int64() != 3000 {
+		t.Fatalf("payTo received %s, want 3000", got)
+	}
+	// Nothing is left to spend.
+	if r := send(t, "GET", url, p.voucher(4000)); r.status != 402 {
+		t.Fatalf("voucher after the refund: %d", r.status)
+	}
+}

@@ -175,7 +175,9 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 		Store: g.store, Chain: watchChain{g.chain}, Network: cfg.Network, Logger: g.log.With("component", "watcher"),
 		Claim: func(ctx context.Context) error { _, err := g.claimer.RunOnce(ctx); return err },
 	}
-	return &channels.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Logger: g.log.With("component", "channels")}, nil
+	refunds := &channels.Refunds{Chain: g.chain, Authorizer: g.settlerKey, MarkClaimed: g.store.MarkChannelClaimed}
+	return &channels.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Refunds: refunds,
+		Logger: g.log.With("component", "channels")}, nil
 }
 
 // watchChain adapts the chain client's escrow events to the watcher's.

@@ -1,0 +1,110 @@
+package channels
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/scheme/evmsig"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/x402"
+)
+
+// RefundChain submits a cooperative refund.
+type RefundChain interface {
+	ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error)
+	ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error)
+}
+
+// Refunds lets Method answer cooperative refund requests. Authorizer is the channels' receiver
+// authorizer, which signs the claim and the refund.
+type Refunds struct {
+	Chain      RefundChain
+	Authorizer *ecdsa.PrivateKey
+	// MarkClaimed records the claim that rides along with the refund.
+	MarkClaimed func(ctx context.Context, id string, from, to *big.Int) error
+}
+
+// authorizeRefund verifies a zero-charge refund voucher (exactly the charged total). The refund
+// itself runs in Complete: the outstanding voucher is claimed for the provider and the rest of the
+// unclaimed balance (or the amount asked for) goes back to the payer, in one transaction.
+func (m *Method) authorizeRefund(ctx context.Context, req x402.PaymentRequirements, terms batch.Terms, pl *batch.Payload) (paywall.Charge, error) {
+	if m.Refunds == nil {
+		return nil, x402.Failf(x402.ReasonBatchRefundPayload, "this gateway does not take refund requests")
+	}
+	id := m.Verifier.ChannelID(pl.ChannelConfig)
+	ch, err := m.channel(ctx, id, pl.ChannelConfig)
+	if err != nil {
+		return nil, err
+	}
+	v, err := m.Verifier.VerifyRefund(terms, snapshot(ch), pl)
+	if err != nil {
+		return nil, verifyError(err)
+	}
+	available := new(big.Int).Sub(ch.Balance, ch.Charged)
+	amount := available
+	if pl.RefundAmount != nil {
+		if pl.RefundAmount.Sign() <= 0 || pl.RefundAmount.Cmp(available) > 0 {
+			return nil, x402.Failf(x402.ReasonBatchRefundAmountExceedsBalance, "refund %s exceeds the unspent %s", pl.RefundAmount, available)
+		}
+		amount = pl.RefundAmount
+	}
+	return &refundCharge{m: m, network: req.Network, channel: *ch, payload: pl, payer: v.Payer, amount: amount}, nil
+}
+
+type refundCharge struct {
+	m       *Method
+	network string
+	channel store.Channel
+	payload *batch.Payload
+	payer   common.Address
+	amount  *big.Int
+}
+
+func (r *refundCharge) Payer() string { return r.payer.Hex() }
+
+// Cancel has nothing to give back: nothing was charged and nothing has been sent yet.
+func (r *refundCharge) Cancel(context.Context, string) {}
+
+func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
+	m, ch := r.m, r.channel
+	id := common.HexToHash(ch.ID)
+	sep := m.Verifier.Separator()
+	claim := batch.VoucherClaim{Channel: r.payload.ChannelConfig, MaxClaimableAmount: ch.SignedMax,
+		Signature: common.FromHex(ch.Signature), TotalClaimed: ch.Charged}
+	claimSig, err := evmsig.SignDigest(m.Refunds.Authorizer, batch.ClaimBatchOf(sep, []batch.VoucherClaim{claim}).Digest(sep))
+	if err != nil {
+		return nil, err
+	}
+	refundSig, err := evmsig.SignDigest(m.Refunds.Authorizer, batch.Refund{ChannelID: id, Nonce: ch.RefundNonce, Amount: r.amount}.Digest(sep))
+	if err != nil {
+		return nil, err
+	}
+	tx, err := m.Refunds.Chain.ClaimAndRefund(ctx, claim, claimSig, r.amount, ch.RefundNonce, refundSig)
+	if err != nil {
+		return nil, x402.Fail(x402.ReasonBatchRefundTransactionFailed, "the refund transaction failed", err)
+	}
+	if m.Refunds.MarkClaimed != nil {
+		if err := m.Refunds.MarkClaimed(ctx, ch.ID, ch.Claimed, ch.Charged); err != nil && !errors.Is(err, store.ErrConflict) {
+			m.log().Error("recording the claim of a refund failed", "channel", ch.ID, "tx", tx, "err", err)
+		}
+	}
+	after := ch
+	if st, err := m.Refunds.Chain.ChannelState(ctx, id); err == nil {
+		if err := m.Store.SyncChannel(ctx, ch.ID, st); err != nil {
+			m.log().Warn("recording a refunded channel failed", "channel", ch.ID, "err", err)
+		}
+		after.Balance, after.TotalClaimed, after.RefundNonce, after.PendingWithdrawal = st.Balance, st.TotalClaimed, st.RefundNonce, st.PendingWithdrawal
+	} else {
+		return nil, fmt.Errorf("%w: read refunded channel: %w", paywall.ErrUnavailable, err)
+	}
+	state := snapshot(&after).ChannelState(id)
+	out := batch.RefundResponse(r.network, r.payer, tx, r.amount, state).X402()
+	return &out, nil
+}
