@@ -15,7 +15,10 @@ import (
 // for it to be mined, records the channel's new on-chain state, then charges the voucher that
 // came with it.
 func (m *Method) authorizeDeposit(ctx context.Context, req x402.PaymentRequirements, terms batch.Terms, pl *batch.Payload) (paywall.Charge, error) {
-	id := m.Verifier.ChannelID(pl.ChannelConfig)
+	id, err := m.Verifier.CheckChannel(terms, pl)
+	if err != nil {
+		return nil, err
+	}
 	before, err := m.Chain.ChannelState(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read channel: %w", paywall.ErrUnavailable, err)

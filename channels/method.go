@@ -151,7 +151,10 @@ func verifyError(err error) error {
 }
 
 func (m *Method) authorizeVoucher(ctx context.Context, req x402.PaymentRequirements, terms batch.Terms, pl *batch.Payload) (paywall.Charge, error) {
-	id := m.Verifier.ChannelID(pl.ChannelConfig)
+	id, err := m.Verifier.CheckChannel(terms, pl)
+	if err != nil {
+		return nil, err
+	}
 	for attempt := 0; ; attempt++ {
 		ch, err := m.channel(ctx, id, pl.ChannelConfig)
 		if err != nil {

@@ -38,7 +38,10 @@ func (m *Method) authorizeRefund(ctx context.Context, req x402.PaymentRequiremen
 	if m.Refunds == nil {
 		return nil, x402.Failf(x402.ReasonBatchRefundPayload, "this gateway does not take refund requests")
 	}
-	id := m.Verifier.ChannelID(pl.ChannelConfig)
+	id, err := m.Verifier.CheckChannel(terms, pl)
+	if err != nil {
+		return nil, err
+	}
 	ch, err := m.channel(ctx, id, pl.ChannelConfig)
 	if err != nil {
 		return nil, err

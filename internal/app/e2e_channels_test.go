@@ -267,3 +267,59 @@ func TestChannelCooperativeRefund(t *testing.T) {
 		t.Fatalf("voucher after the refund: %d", r.status)
 	}
 }
+
+func TestChannelRejectsForeignAndMalformedVouchers(t *testing.T) {
+	e := startEnv(t, "")
+	url := e.dev.Info.GatewayURL + "/v1/quote"
+	p := newChannelPayer(t, url, account(8).Key)
+	if r := send(t, "GET", url, p.deposit(10_000, 1000)); r.status != 200 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	signedFor := func(edit func(*x402.PaymentRequirements)) string {
+		req := p.req
+		req.Extra = map[string]any{}
+		for k, v := range p.req.Extra {
+			req.Extra[k] = v
+		}
+		edit(&req)
+		pl, err := p.signer.VoucherPayload(req, big.NewInt(2000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := batch.PaymentPayload(p.req, nil, pl) // offered as if for the real requirement
+		if err != nil {
+			t.Fatal(err)
+		}
+		return encode(t, pp)
+	}
+	cases := []struct {
+		name   string
+		header string
+		reason x402.Reason
+	}{
+		{"other receiver", signedFor(func(r *x402.PaymentRequirements) { r.PayTo = account(9).Address.Hex() }), x402.ReasonBatchReceiverMismatch},
+		{"other chain", signedFor(func(r *x402.PaymentRequirements) { r.Network = "eip155:8453" }), x402.ReasonBatchChannelIDMismatch},
+		{"other token", signedFor(func(r *x402.PaymentRequirements) { r.Asset = account(9).Address.Hex() }), x402.ReasonBatchTokenMismatch},
+		{"other delay", signedFor(func(r *x402.PaymentRequirements) { r.Extra["withdrawDelay"] = 1800 }), x402.ReasonBatchWithdrawDelayMismatch},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := send(t, "GET", url, tc.header)
+			if r.status != 402 || r.required == nil || !strings.HasPrefix(r.required.Error, string(tc.reason)) {
+				t.Fatalf("status %d, 402 error %+v, want %s", r.status, r.required, tc.reason)
+			}
+		})
+	}
+	t.Run("malformed payload", func(t *testing.T) {
+		pp, _ := batch.PaymentPayload(p.req, nil, &batch.Payload{Type: batch.TypeVoucher})
+		pp.Payload = []byte(`{"type":"voucher","channelConfig":{"payer":"0x1"},"voucher":{}}`)
+		r := send(t, "GET", url, encode(t, pp))
+		if r.status != 402 || r.required == nil || !strings.HasPrefix(r.required.Error, "invalid_batch_settlement_evm") {
+			t.Fatalf("status %d, %+v", r.status, r.required)
+		}
+	})
+	// Nothing above was charged: the next voucher due is still 2000.
+	if r := send(t, "GET", url, p.voucher(2000)); r.status != 200 {
+		t.Fatalf("voucher after rejections: %d %s", r.status, r.body)
+	}
+}

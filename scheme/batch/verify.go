@@ -269,6 +269,13 @@ func expectPayload(p *Payload, want PayloadType) error {
 	return nil
 }
 
+// CheckChannel runs the cheapest checks alone: the payload's channel id against its config, and
+// the config against the terms. A server runs it before it looks a channel up, so that foreign
+// or forged configs never cost a store or chain read.
+func (v *Verifier) CheckChannel(t Terms, p *Payload) (common.Hash, error) {
+	return v.checkChannel(t, p)
+}
+
 // checkChannel recomputes the channel id and compares the config with the terms.
 func (v *Verifier) checkChannel(t Terms, p *Payload) (common.Hash, error) {
 	c := p.ChannelConfig
