@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/payper/payper/config"
+	"github.com/payper/payper/contracts/escrow"
 	"github.com/payper/payper/internal/app"
 	"github.com/payper/payper/internal/demoapi"
 )
@@ -45,7 +46,8 @@ func printDevBanner(w io.Writer, info app.DevInfo, dataDir, upstream string) {
 	fmt.Fprintf(w, "  token     %s at %s (EIP-712 version %s, %d decimals)\n", info.Asset.Name, info.Asset.Address, info.Asset.Version, info.Asset.Decimals)
 	fmt.Fprintf(w, "  gateway   %s  →  %s\n", info.GatewayURL, upstream)
 	fmt.Fprintf(w, "  payTo     %s (test account 1)\n", info.PayTo)
-	fmt.Fprintf(w, "  settler   %s (test account 0, pays the gas)\n", info.Settler)
+	fmt.Fprintf(w, "  settler   %s (test account 0, pays the gas, authorizes channel claims)\n", info.Settler)
+	fmt.Fprintf(w, "  escrow    %s (x402 batch-settlement: deposit once, pay each request by voucher)\n", escrow.BatchSettlementAddress.Hex())
 	var priced []string
 	for _, r := range info.Routes {
 		priced = append(priced, fmt.Sprintf("%s %s %s", r.Method, r.Path, r.Price))
