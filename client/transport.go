@@ -48,16 +48,15 @@ type Transport struct {
 	// MaxBodyBytes caps a request body the transport buffers to send it a second time
 	// (default 8 MiB).
 	MaxBodyBytes int64
-	// OnPayment, if set, is called after every paid attempt.
+	// OnPayment, if set, is called after every paid attempt that got an answer (a payer that
+	// resynchronises from a corrective 402 makes two).
 	OnPayment func(Payment)
 }
 
-// RoundTrip sends req; on a 402 it pays once and resends.
+// RoundTrip sends req; on a 402 it pays once and resends. A payer that keeps state (Settler) may
+// ask for one more attempt after a corrective 402 that charged nothing.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	base := t.Base
-	if base == nil {
-		base = http.DefaultTransport
-	}
+	base := t.base()
 	if req.Header.Get(x402.HeaderPaymentSignature) != "" || req.Header.Get(x402.HeaderPaymentV1) != "" {
 		return base.RoundTrip(req) // the caller pays for this one itself
 	}
@@ -85,31 +84,29 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	payload, err := payer.CreatePayload(chosen, &challenge.Resource)
-	if err == nil {
-		payload.Extensions = challenge.Extensions // echo what the server declared
-	}
-	header := ""
-	if err == nil {
-		header, err = x402.EncodeHeader(payload)
-	}
-	if err != nil {
-		t.refund(amount)
-		resp.Body.Close()
-		return nil, fmt.Errorf("client: create payment: %w", err)
-	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 
-	retry := req.Clone(req.Context())
-	if replay != nil {
-		retry.Body, _ = replay()
-	}
-	retry.Header.Set(x402.HeaderPaymentSignature, header)
-	paid, err := base.RoundTrip(retry)
+	paid, again, err := t.pay(req, replay, payer, chosen, challenge)
 	if err != nil {
-		// The payment may have been used before the connection broke: keep it counted.
+		if errors.Is(err, errNotSent) {
+			t.refund(amount)
+		}
 		return nil, err
+	}
+	if again && paid.StatusCode == http.StatusPaymentRequired {
+		// The payer resynchronised from this 402 (a corrective answer): one more attempt for the
+		// same offer, under the same budget reservation.
+		if next, cerr := readChallenge(paid); cerr == nil && hasOffer(next.Accepts, chosen) {
+			io.Copy(io.Discard, io.LimitReader(paid.Body, 1<<20))
+			paid.Body.Close()
+			if paid, _, err = t.pay(req, replay, payer, chosen, next); err != nil {
+				if errors.Is(err, errNotSent) {
+					t.refund(amount)
+				}
+				return nil, err
+			}
+		}
 	}
 	settlement, _ := SettlementFrom(paid)
 	if paid.StatusCode == http.StatusPaymentRequired && (settlement == nil || !settlement.Success) {
@@ -117,10 +114,63 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.refund(amount) // refused outright: nothing was taken
 		}
 	}
-	if t.OnPayment != nil {
-		t.OnPayment(Payment{Requirement: chosen, Resource: challenge.Resource.URL, Settlement: settlement, StatusCode: paid.StatusCode})
-	}
 	return paid, nil
+}
+
+// errNotSent marks a payment that failed before anything reached the server.
+var errNotSent = errors.New("client: payment not sent")
+
+// pay creates a payment for offer, sends req with it and reports the outcome to the payer and
+// OnPayment. retry is the payer's wish to try once more (see Settler).
+func (t *Transport) pay(req *http.Request, replay func() (io.ReadCloser, error), payer Payer, offer x402.PaymentRequirements, challenge *x402.PaymentRequired) (resp *http.Response, retry bool, err error) {
+	ctx := req.Context()
+	payload, err := payer.CreatePayload(offer, &challenge.Resource)
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: create payment: %w", errNotSent, err)
+	}
+	settler, _ := payer.(Settler)
+	payload.Extensions = challenge.Extensions // echo what the server declared
+	header, err := x402.EncodeHeader(payload)
+	if err != nil {
+		if settler != nil {
+			settler.Settled(ctx, payload, nil, err)
+		}
+		return nil, false, fmt.Errorf("%w: create payment: %w", errNotSent, err)
+	}
+	again := req.Clone(ctx)
+	if replay != nil {
+		again.Body, _ = replay()
+	}
+	again.Header.Set(x402.HeaderPaymentSignature, header)
+	// An error here leaves the payment counted: it may have been used before the connection broke.
+	resp, err = t.base().RoundTrip(again)
+	if settler != nil {
+		retry = settler.Settled(ctx, payload, resp, err)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if t.OnPayment != nil {
+		settlement, _ := SettlementFrom(resp)
+		t.OnPayment(Payment{Requirement: offer, Resource: challenge.Resource.URL, Settlement: settlement, StatusCode: resp.StatusCode})
+	}
+	return resp, retry, nil
+}
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base == nil {
+		return http.DefaultTransport
+	}
+	return t.Base
+}
+
+func hasOffer(offers []x402.PaymentRequirements, want x402.PaymentRequirements) bool {
+	for _, o := range offers {
+		if x402.SameOffer(o, want) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *Transport) refund(amount *big.Int) {
@@ -155,33 +205,62 @@ func (t *Transport) replayableBody(req *http.Request) (func() (io.ReadCloser, er
 	return get, nil
 }
 
-// choose picks the first offer, in the server's order, that a payer supports within the limits.
+// choose picks the offer to pay: the first one, in the server's order, that a payer wants ahead
+// of that order (Preferrer), else the first one a payer supports, within the limits.
 func (t *Transport) choose(offers []x402.PaymentRequirements) (x402.PaymentRequirements, Payer, error) {
 	var reasons []error
+	var fallback Payer
+	var fallbackOffer x402.PaymentRequirements
 	for _, o := range offers {
-		amount, ok := x402.ParseAmount(o.Amount)
-		switch {
-		case !ok:
-			reasons = append(reasons, fmt.Errorf("%s: amount %q is not an integer", o.Scheme, o.Amount))
-			continue
-		case t.MaxPerRequest != nil && amount.Cmp(t.MaxPerRequest) > 0:
-			reasons = append(reasons, fmt.Errorf("%s on %s: price %s is above the maximum %s", o.Scheme, o.Network, amount, t.MaxPerRequest))
-			continue
-		case len(t.Networks) > 0 && !containsFold(t.Networks, o.Network):
-			reasons = append(reasons, fmt.Errorf("%s: network %s is not allowed", o.Scheme, o.Network))
-			continue
-		case len(t.Assets) > 0 && !containsFold(t.Assets, o.Asset):
-			reasons = append(reasons, fmt.Errorf("%s: asset %s is not allowed", o.Scheme, o.Asset))
+		if err := t.allowed(o); err != nil {
+			reasons = append(reasons, err)
 			continue
 		}
+		supported := false
 		for _, p := range t.Payers {
-			if p.Scheme() == o.Scheme {
+			if p.Scheme() != o.Scheme {
+				continue
+			}
+			supported = true
+			preferred := false
+			if pr, ok := p.(Preferrer); ok {
+				var err error
+				if preferred, err = pr.Prefer(o); err != nil {
+					reasons = append(reasons, fmt.Errorf("%s on %s: %w", o.Scheme, o.Network, err))
+					continue
+				}
+			}
+			if preferred {
 				return o, p, nil
 			}
+			if fallback == nil {
+				fallback, fallbackOffer = p, o
+			}
 		}
-		reasons = append(reasons, fmt.Errorf("scheme %q: no payer", o.Scheme))
+		if !supported {
+			reasons = append(reasons, fmt.Errorf("scheme %q: no payer", o.Scheme))
+		}
+	}
+	if fallback != nil {
+		return fallbackOffer, fallback, nil
 	}
 	return x402.PaymentRequirements{}, nil, fmt.Errorf("%w: %w", ErrNoPayableRequirement, errors.Join(reasons...))
+}
+
+// allowed checks an offer against the transport's limits.
+func (t *Transport) allowed(o x402.PaymentRequirements) error {
+	amount, ok := x402.ParseAmount(o.Amount)
+	switch {
+	case !ok:
+		return fmt.Errorf("%s: amount %q is not an integer", o.Scheme, o.Amount)
+	case t.MaxPerRequest != nil && amount.Cmp(t.MaxPerRequest) > 0:
+		return fmt.Errorf("%s on %s: price %s is above the maximum %s", o.Scheme, o.Network, amount, t.MaxPerRequest)
+	case len(t.Networks) > 0 && !containsFold(t.Networks, o.Network):
+		return fmt.Errorf("%s: network %s is not allowed", o.Scheme, o.Network)
+	case len(t.Assets) > 0 && !containsFold(t.Assets, o.Asset):
+		return fmt.Errorf("%s: asset %s is not allowed", o.Scheme, o.Asset)
+	}
+	return nil
 }
 
 func containsFold(list []string, s string) bool {

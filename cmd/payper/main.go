@@ -21,6 +21,8 @@ Usage:
   payper dev [flags]                 run everything locally: chain, token, demo API, gateway
   payper gateway --config FILE       run the gateway in front of your API
   payper pay [flags] URL             make a request, paying the 402 if one comes back
+  payper channel open|status|withdraw|refund ...
+                                     escrow channels: deposit once, then pay each request by voucher
   payper balance [flags] ADDRESS...  show token balances
   payper keys new --out FILE         create a private key file
   payper config validate FILE        check a gateway configuration file
@@ -59,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runGateway(ctx, rest, stderr)
 	case "pay":
 		return runPay(ctx, rest, stdout, stderr)
+	case "channel":
+		return runChannel(ctx, rest, stdout, stderr)
 	case "balance":
 		return runBalance(ctx, rest, stdout, stderr)
 	case "keys":

@@ -17,8 +17,10 @@ import (
 
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/client"
+	"github.com/payper/payper/client/channelstore"
 	"github.com/payper/payper/internal/keyfile"
 	"github.com/payper/payper/money"
+	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/exact"
 )
 
@@ -41,6 +43,9 @@ func runPay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	maxFlag := fs.String("max", "$0.10", "refuse to pay more than this per request: \"$0.10\" or atomic units")
 	decimals := fs.Uint("decimals", 6, "decimals of the token, to read a $ amount in --max")
 	asJSON := fs.Bool("json", false, "print the payment as JSON on stderr")
+	channelsDir := fs.String("channels-dir", defaultChannelsDir(), "escrow channel state (see `payper channel`)")
+	noChannel := fs.Bool("no-channel", false, "never pay through an escrow channel; pay each request on chain (exact)")
+	maxDeposit := fs.String("max-deposit", "", "allow opening or topping up an escrow channel with a deposit up to this (default: use open channels only)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,9 +65,17 @@ func runPay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	payers := []client.Payer{&exact.Signer{Key: key}}
+	if !*noChannel {
+		cp, err := channelPayer(key, *channelsDir, *maxDeposit, uint8(*decimals))
+		if err != nil {
+			return err
+		}
+		payers = append(payers, cp)
+	}
 	var paid *client.Payment
 	transport := &client.Transport{
-		Payers:        []client.Payer{&exact.Signer{Key: key}},
+		Payers:        payers,
 		MaxPerRequest: maxAmount,
 		OnPayment:     func(p client.Payment) { paid = &p },
 	}
@@ -75,6 +88,21 @@ func runPay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		reportPayment(stderr, paid, crypto.PubkeyToAddress(key.PublicKey).Hex(), uint8(*decimals), *asJSON)
 	}
 	return writeResponse(stdout, resp, *out, *include)
+}
+
+// channelPayer pays through the escrow channels kept in dir; with maxDeposit it may also deposit.
+func channelPayer(key *ecdsa.PrivateKey, dir, maxDeposit string, decimals uint8) (*client.ChannelPayer, error) {
+	store, err := channelstore.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	cp := &client.ChannelPayer{Signer: &batch.Signer{Key: key}, Store: store}
+	if maxDeposit != "" {
+		if cp.MaxDeposit, err = money.ParseAmount(maxDeposit, decimals); err != nil {
+			return nil, fmt.Errorf("--max-deposit: %w", err)
+		}
+	}
+	return cp, nil
 }
 
 func payerKey(keyFile string, devAccount int) (*ecdsa.PrivateKey, error) {
@@ -143,6 +171,8 @@ func reportPayment(w io.Writer, p *client.Payment, payer string, decimals uint8,
 		return
 	}
 	switch {
+	case s != nil && s.Success && p.Requirement.Scheme == batch.Scheme:
+		reportChannelPayment(w, p, amount, decimals)
 	case s != nil && s.Success:
 		fmt.Fprintf(w, "paid %s (%s atomic) from %s to %s on %s\ntx %s\n",
 			money.FormatDollars(amount, decimals), amount, payer, p.Requirement.PayTo, p.Requirement.Network, s.Transaction)
@@ -150,6 +180,24 @@ func reportPayment(w io.Writer, p *client.Payment, payer string, decimals uint8,
 		fmt.Fprintf(w, "payment of %s failed: %s %s\n", money.FormatDollars(amount, decimals), s.ErrorReason, s.ErrorMessage)
 	default:
 		fmt.Fprintf(w, "sent a payment of %s; the server answered %d without a settlement\n", money.FormatDollars(amount, decimals), p.StatusCode)
+	}
+}
+
+// reportChannelPayment describes a payment by voucher, and the deposit that came with it, if any.
+func reportChannelPayment(w io.Writer, p *client.Payment, amount *big.Int, decimals uint8) {
+	var extra batch.ResponseExtra
+	if raw, err := json.Marshal(p.Settlement.Extra); err == nil {
+		_ = json.Unmarshal(raw, &extra)
+	}
+	fmt.Fprintf(w, "paid %s (%s atomic) by voucher to %s on %s\n", money.FormatDollars(amount, decimals), amount, p.Requirement.PayTo, p.Requirement.Network)
+	if st := extra.ChannelState; st != nil && st.ChargedCumulativeAmount != nil {
+		left := new(big.Int).Sub(st.Balance, st.ChargedCumulativeAmount)
+		fmt.Fprintf(w, "channel %s: charged %s of %s, %s left\n", st.ChannelID.Hex(), money.FormatDollars(st.ChargedCumulativeAmount, decimals),
+			money.FormatDollars(st.Balance, decimals), money.FormatDollars(left, decimals))
+	}
+	if tx := p.Settlement.Transaction; tx != "" {
+		deposit, _ := new(big.Int).SetString(p.Settlement.Amount, 10)
+		fmt.Fprintf(w, "deposited %s into the channel, tx %s\n", money.FormatDollars(deposit, decimals), tx)
 	}
 }
 
