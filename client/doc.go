@@ -2,7 +2,10 @@
 // choosing a requirement it can pay, signing a payment and retrying the request once.
 //
 // Spending is bounded by a per-request maximum and a total Budget, both in atomic units. The
-// transport never pays twice for one request: it retries at most once, and never when the request
-// already carries a payment. Schemes plug in through the Payer interface declared here (the exact
-// scheme's exact.Signer is one); the package knows no store, proxy or RPC client.
+// transport never pays twice for one request: it sends one payment, and never pays a request that
+// already carries one; a channel payer may resend once after a corrective 402 resynchronised its
+// channel state, which charges nothing twice. Schemes plug in through the Payer interface declared
+// here: exact.Signer, and ChannelPayer for batch-settlement escrow channels, whose state persists
+// through a ChannelStore (package channelstore keeps it on disk). The package knows no gateway
+// store, proxy or RPC client.
 package client
