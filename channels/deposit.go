@@ -71,5 +71,6 @@ func (m *Method) authorizeDeposit(ctx context.Context, req x402.PaymentRequireme
 		return nil, err
 	}
 	c.deposit = &depositResult{tx: tx, amount: amount}
+	m.forget(ch.ID) // the deposit changed the balance: read the record again next time
 	return c, nil
 }

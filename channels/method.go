@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -42,6 +43,8 @@ type Method struct {
 	Chain    Chain
 	Refunds  *Refunds // nil refuses refund requests
 	Logger   *slog.Logger
+
+	views sync.Map // channel id → store.Channel: this process's last view, checked by every charge
 }
 
 // Requirements implements paywall.Method.
@@ -155,25 +158,49 @@ func (m *Method) authorizeVoucher(ctx context.Context, req x402.PaymentRequireme
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		ch, err := m.channel(ctx, id, pl.ChannelConfig)
-		if err != nil {
-			return nil, err
+	// The first try judges the voucher on this process's last view of the channel; the
+	// compare-and-set catches any view that is out of date. Any failure is judged again on the
+	// store's record before it is answered, so a stale view never refuses a good voucher.
+	useCache := true
+	for attempt := 0; attempt < 3; attempt++ {
+		ch, cached := m.cached(id)
+		if !useCache || !cached {
+			if ch, err = m.channel(ctx, id, pl.ChannelConfig); err != nil {
+				return nil, err
+			}
+			m.remember(ch)
 		}
+		fromCache := useCache && cached
+		useCache = false
 		v, err := m.Verifier.VerifyVoucher(terms, snapshot(ch), pl)
 		if err != nil {
+			if fromCache {
+				continue
+			}
 			return nil, verifyError(err)
 		}
 		c, err := m.charge(ctx, req, ch, v, terms.Price)
-		if errors.Is(err, store.ErrConflict) && attempt == 0 {
-			continue // charged or synced concurrently: judge the voucher again on fresh state
-		}
 		if errors.Is(err, store.ErrConflict) {
-			return nil, x402.Failf(x402.ReasonBatchChannelBusy, "channel %s is being charged by another request", id.Hex())
+			continue // charged or synced concurrently: judge the voucher again on fresh state
 		}
 		return c, err
 	}
+	return nil, x402.Failf(x402.ReasonBatchChannelBusy, "channel %s is being charged by other requests", id.Hex())
 }
+
+// cached returns this process's last view of a channel.
+func (m *Method) cached(id common.Hash) (*store.Channel, bool) {
+	v, ok := m.views.Load(id)
+	if !ok {
+		return nil, false
+	}
+	ch := v.(store.Channel)
+	return &ch, true
+}
+
+func (m *Method) remember(ch *store.Channel) { m.views.Store(common.HexToHash(ch.ID), *ch) }
+
+func (m *Method) forget(id string) { m.views.Delete(common.HexToHash(id)) }
 
 // charge applies the voucher with the store's compare-and-set.
 func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *store.Channel, v *batch.Verified, price *big.Int) (*charge, error) {
@@ -189,7 +216,8 @@ func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *s
 		return nil, err
 	}
 	after := *ch
-	after.Charged = max
+	after.Charged, after.SignedMax, after.Signature = max, max, common.Bytes2Hex(v.Payload.Voucher.Signature)
+	m.remember(&after)
 	return &charge{m: m, network: req.Network, channel: after, previous: ch.Charged, price: price, payer: v.Payer}, nil
 }
 
@@ -224,6 +252,7 @@ func (c *charge) Complete(context.Context) (*x402.SettlementResponse, error) {
 }
 
 func (c *charge) Cancel(ctx context.Context, reason string) {
+	c.m.forget(c.channel.ID)
 	err := c.m.Store.UnchargeChannel(ctx, c.channel.ID, c.channel.Charged, c.previous)
 	if err != nil {
 		c.m.log().Error("taking back a channel charge failed", "channel", c.channel.ID, "reason", reason, "err", err)

@@ -107,6 +107,7 @@ func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, 
 	} else {
 		return nil, fmt.Errorf("%w: read refunded channel: %w", paywall.ErrUnavailable, err)
 	}
+	m.forget(ch.ID)
 	state := snapshot(&after).ChannelState(id)
 	out := batch.RefundResponse(r.network, r.payer, tx, r.amount, state).X402()
 	return &out, nil
