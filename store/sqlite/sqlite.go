@@ -159,5 +159,7 @@ func dialect(migrations fs.FS) sqlstore.Dialect {
 		MapError:   mapError,
 		Retryable:  retryable,
 		Migrations: migrations,
+		// One writer connection: concurrent charges share a commit instead of queueing for it.
+		GroupCharges: true,
 	}
 }

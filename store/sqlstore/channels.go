@@ -138,8 +138,15 @@ func (s *Store) ChargeChannel(ctx context.Context, c store.ChannelCharge) error 
 		return err
 	}
 	id := normalizeHex(c.ID)
-	return s.compareAndSet(ctx, "charge channel "+id, id, s.cq.charge, c.Charged.String(), c.SignedMax.String(),
-		normalizeHex(c.Signature), s.dialect.TimeValue(s.timestamp()), id, c.ExpectedCharged.String(), c.ChainVersion)
+	args := []any{c.Charged.String(), c.SignedMax.String(), normalizeHex(c.Signature), s.dialect.TimeValue(s.timestamp()),
+		id, c.ExpectedCharged.String(), c.ChainVersion}
+	if s.charges != nil {
+		if s.closed.Load() {
+			return errClosed
+		}
+		return s.charges.submit(&chargeReq{args: args, id: id, what: "charge channel " + id})
+	}
+	return s.compareAndSet(ctx, "charge channel "+id, id, s.cq.charge, args...)
 }
 
 // UnchargeChannel implements store.ChannelStore.

@@ -35,6 +35,9 @@ type Dialect struct {
 	// that transaction ends. Backends whose BEGIN already takes a database
 	// wide write lock leave it nil.
 	LockMigrations func(ctx context.Context, tx *sql.Tx) error
+	// GroupCharges commits concurrent channel charges in one transaction. Backends with a
+	// single writer connection set it: otherwise each charge waits for its own fsync.
+	GroupCharges bool
 }
 
 func (d *Dialect) validate() error {

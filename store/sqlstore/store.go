@@ -35,6 +35,7 @@ type Store struct {
 	closed  atomic.Bool
 	q       queries
 	cq      channelQueries
+	charges *chargeGroup // nil unless the dialect groups charges
 }
 
 var errClosed = Unavailable(errors.New("store is closed"))
@@ -69,6 +70,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	if s.dialect.GroupCharges {
+		s.charges = newChargeGroup(s)
+	}
 	return s, nil
 }
 
@@ -92,6 +96,9 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	if !s.closed.CompareAndSwap(false, true) {
 		return nil
+	}
+	if s.charges != nil {
+		s.charges.close()
 	}
 	var errs []error
 	if s.read != s.write {
