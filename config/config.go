@@ -91,6 +91,9 @@ type Channels struct {
 	MinDeposit string `yaml:"minDeposit"`
 	// ClaimInterval is how often charged vouchers are claimed and paid out (default 1m).
 	ClaimInterval time.Duration `yaml:"claimInterval"`
+	// ClaimMinValue skips a claim round worth less than this ("$0.50" or atomic units), so gas
+	// is not spent on dust; a pending withdrawal is claimed whatever the value. Empty: no minimum.
+	ClaimMinValue string `yaml:"claimMinValue"`
 }
 
 // Database selects the store.
@@ -286,6 +289,14 @@ func (c *Config) PricingRules() ([]pricing.Rule, error) {
 		return nil, err
 	}
 	return rules, nil
+}
+
+// ChannelClaimMinValue returns channels.claimMinValue in atomic units, or nil when it is not set.
+func (c *Config) ChannelClaimMinValue() (*big.Int, error) {
+	if c.Channels.ClaimMinValue == "" {
+		return nil, nil
+	}
+	return money.ParseAmount(c.Channels.ClaimMinValue, c.Asset.Decimals)
 }
 
 // ChannelMinDeposit returns channels.minDeposit in atomic units, or nil when it is not set.

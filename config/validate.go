@@ -107,6 +107,9 @@ func (c *Config) Validate() error {
 		if c.Channels.ClaimInterval < time.Second || c.Channels.ClaimInterval > 24*time.Hour {
 			v.failf("channels.claimInterval", "%s is outside 1s..24h", c.Channels.ClaimInterval)
 		}
+		if _, err := c.ChannelClaimMinValue(); err != nil {
+			v.failf("channels.claimMinValue", "%v", err)
+		}
 		if _, err := c.ChannelMinDeposit(); err != nil {
 			v.failf("channels.minDeposit", "%v", err)
 		}

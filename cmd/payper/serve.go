@@ -63,6 +63,10 @@ func printDevBanner(w io.Writer, info app.DevInfo, dataDir, upstream string) {
 	fmt.Fprintf(w, "Pay for a request as test account %d (%s):\n\n", app.DevPayerAccount, payer)
 	fmt.Fprintf(w, "  go run ./cmd/payper pay --dev-account %d %s/v1/quote\n", app.DevPayerAccount, info.GatewayURL)
 	fmt.Fprintf(w, "  go run ./cmd/payper balance %s %s\n\n", payer, info.PayTo)
+	fmt.Fprintf(w, "Or open an escrow channel once and pay each request by voucher, with no transaction:\n\n")
+	fmt.Fprintf(w, "  go run ./cmd/payper channel open --dev-account 3 --deposit '$0.05' %s/v1/quote\n", info.GatewayURL)
+	fmt.Fprintf(w, "  go run ./cmd/payper pay --dev-account 3 %s/v1/quote\n", info.GatewayURL)
+	fmt.Fprintf(w, "  go run ./cmd/payper channel status --dev-account 3 %s/v1/quote\n\n", info.GatewayURL)
 	fmt.Fprintf(w, "Press Ctrl-C to stop.\n")
 }
 

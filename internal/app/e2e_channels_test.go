@@ -323,3 +323,29 @@ func TestChannelRejectsForeignAndMalformedVouchers(t *testing.T) {
 		t.Fatalf("voucher after rejections: %d %s", r.status, r.body)
 	}
 }
+
+// TestClaimMinValueSkipsDust: a claim round worth less than channels.claimMinValue waits.
+func TestClaimMinValueSkipsDust(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := startEnv(t, up.server.URL)
+	gw, url := e.startGatewayFull(func(c *config.Config) {
+		c.Upstream = up.server.URL
+		c.Channels.ClaimMinValue = "3000"
+	})
+	p := newChannelPayer(t, url+"/v1/quote", account(9).Key)
+	if r := send(t, "GET", url+"/v1/quote", p.deposit(10_000, 1000)); r.status != 200 {
+		t.Fatalf("deposit: %d %s", r.status, r.body)
+	}
+	if r := send(t, "GET", url+"/v1/quote", p.voucher(2000)); r.status != 200 {
+		t.Fatalf("voucher: %d", r.status)
+	}
+	if res, err := gw.Claimer().RunOnce(context.Background()); err != nil || res.Channels != 0 {
+		t.Fatalf("2000 charged is below the 3000 minimum, yet claimed: %+v %v", res, err)
+	}
+	if r := send(t, "GET", url+"/v1/quote", p.voucher(3000)); r.status != 200 {
+		t.Fatalf("voucher: %d", r.status)
+	}
+	if res, err := gw.Claimer().RunOnce(context.Background()); err != nil || res.Amount.Int64() != 3000 {
+		t.Fatalf("claim at the minimum: %+v %v", res, err)
+	}
+}

@@ -155,6 +155,10 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 	if err != nil {
 		return nil, err
 	}
+	claimMin, err := cfg.ChannelClaimMinValue()
+	if err != nil {
+		return nil, err
+	}
 	offer := batch.Offer{
 		Network: cfg.Network, Asset: common.HexToAddress(cfg.Asset.Address), Name: cfg.Asset.Name, Version: cfg.Asset.Version,
 		PayTo: common.HexToAddress(cfg.PayTo), ReceiverAuthorizer: g.chain.SettlerAddress(),
@@ -169,7 +173,7 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 	}
 	g.claimer = &channels.Claimer{
 		Store: g.store, Chain: g.chain, Network: cfg.Network, Token: offer.Asset, Receiver: offer.PayTo,
-		Authorizer: g.settlerKey, Verifier: verifier, Logger: g.log.With("component", "claimer"),
+		Authorizer: g.settlerKey, Verifier: verifier, MinValue: claimMin, Logger: g.log.With("component", "claimer"),
 	}
 	g.watcher = &channels.Watcher{
 		Store: g.store, Chain: watchChain{g.chain}, Network: cfg.Network, Logger: g.log.With("component", "watcher"),
