@@ -12,6 +12,7 @@ import (
 
 	"github.com/payper/payper/client/channelstore"
 	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
 
@@ -237,7 +238,7 @@ func (p *ChannelPayer) channelOf(req x402.PaymentRequirements) (channelRef, erro
 	if err != nil {
 		return channelRef{}, err
 	}
-	chainID, err := batch.ChainIDFromNetwork(req.Network)
+	chainID, err := evmsig.ChainIDFromNetwork(req.Network)
 	if err != nil {
 		return channelRef{}, fmt.Errorf("client: %w", err)
 	}

@@ -2,6 +2,7 @@ package x402
 
 import (
 	"encoding/json"
+	"strings"
 )
 
 // Version is the protocol version this package speaks on the wire.
@@ -131,30 +132,11 @@ type PaymentPayloadV1 struct {
 // amounts by value, so "010000" names the same amount as "10000".
 func SameOffer(a, b PaymentRequirements) bool {
 	return a.Scheme == b.Scheme && a.Network == b.Network && sameAmount(a.Amount, b.Amount) &&
-		equalFold(a.Asset, b.Asset) && equalFold(a.PayTo, b.PayTo)
+		strings.EqualFold(a.Asset, b.Asset) && strings.EqualFold(a.PayTo, b.PayTo)
 }
 
 func sameAmount(a, b string) bool {
 	x, okA := ParseAmount(a)
 	y, okB := ParseAmount(b)
 	return okA && okB && x.Cmp(y) == 0
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }

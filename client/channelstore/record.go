@@ -20,6 +20,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/scheme/evmsig"
 )
 
 // ErrNotFound means no record exists for the channel.
@@ -109,7 +110,7 @@ func (r *Record) Clone() *Record {
 // Check verifies that the record is self-consistent: a known network, and a channel id that is
 // the config's id on that network's settlement contract.
 func (r *Record) Check() error {
-	chainID, err := batch.ChainIDFromNetwork(r.Network)
+	chainID, err := evmsig.ChainIDFromNetwork(r.Network)
 	if err != nil {
 		return fmt.Errorf("channelstore: %w", err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/client/channelstore"
-	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/store"
 )
 
@@ -109,7 +109,7 @@ func printChain(w io.Writer, cf *channelFlags, v *chainView) {
 }
 
 func sameChain(r *channelstore.Record, c *evm.Client) bool {
-	id, err := batch.ChainIDFromNetwork(r.Network)
+	id, err := evmsig.ChainIDFromNetwork(r.Network)
 	return err == nil && id.Cmp(c.ChainID()) == 0
 }
 
@@ -157,7 +157,7 @@ func runChannelWithdraw(ctx context.Context, args []string, stdout, stderr io.Wr
 	if rpc == "" {
 		return fmt.Errorf("withdrawing needs the chain: give --rpc-url")
 	}
-	chainID, err := batch.ChainIDFromNetwork(rec.Network)
+	chainID, err := evmsig.ChainIDFromNetwork(rec.Network)
 	if err != nil {
 		return err
 	}

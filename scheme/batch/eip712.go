@@ -6,12 +6,13 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/payper/payper/scheme/evmsig"
 )
 
 // Type hashes of every EIP-712 struct the scheme signs. Distinct types keep a signature for one
 // from being replayed as another.
 var (
-	domainTypeHash        = typeHash("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 	domainNoVersionHash   = typeHash("EIP712Domain(string name,uint256 chainId,address verifyingContract)")
 	channelConfigTypeHash = typeHash("ChannelConfig(address payer,address payerAuthorizer,address receiver,address receiverAuthorizer,address token,uint40 withdrawDelay,bytes32 salt)")
 	voucherTypeHash       = typeHash("Voucher(bytes32 channelId,uint128 maxClaimableAmount)")
@@ -30,27 +31,11 @@ func typeHash(s string) common.Hash { return crypto.Keccak256Hash([]byte(s)) }
 
 // Domain is an EIP-712 domain with all four common fields (the settlement contract's and an
 // ERC-3009 token's). Permit2's domain has no version; see Permit2Separator.
-type Domain struct {
-	Name              string
-	Version           string
-	ChainID           *big.Int
-	VerifyingContract common.Address
-}
+type Domain = evmsig.Domain
 
 // SettlementDomain is the domain of the canonical settlement contract on chainID.
 func SettlementDomain(chainID *big.Int) Domain {
 	return Domain{Name: DomainName, Version: DomainVersion, ChainID: chainID, VerifyingContract: SettlementAddress}
-}
-
-// Separator returns the EIP-712 domain separator. Callers on a hot path compute it once.
-func (d Domain) Separator() common.Hash {
-	var buf [5 * 32]byte
-	copy(buf[0:], domainTypeHash[:])
-	copy(buf[32:], crypto.Keccak256([]byte(d.Name)))
-	copy(buf[64:], crypto.Keccak256([]byte(d.Version)))
-	putWord(buf[96:], d.ChainID)
-	putAddress(buf[128:], d.VerifyingContract)
-	return crypto.Keccak256Hash(buf[:])
 }
 
 // Permit2Separator returns the separator of Permit2's domain {name "Permit2", chainId,
@@ -61,15 +46,6 @@ func Permit2Separator(chainID *big.Int) common.Hash {
 	copy(buf[32:], permit2NameHash[:])
 	putWord(buf[64:], chainID)
 	putAddress(buf[96:], Permit2Address)
-	return crypto.Keccak256Hash(buf[:])
-}
-
-// TypedDigest returns keccak256(0x1901 ‖ domainSeparator ‖ structHash), the value that is signed.
-func TypedDigest(domainSeparator, structHash common.Hash) common.Hash {
-	var buf [2 + 64]byte
-	buf[0], buf[1] = 0x19, 0x01
-	copy(buf[2:], domainSeparator[:])
-	copy(buf[34:], structHash[:])
 	return crypto.Keccak256Hash(buf[:])
 }
 
@@ -101,7 +77,7 @@ func (c ChannelConfig) StructHash() common.Hash {
 // ChannelID is the channel's identifier: the full EIP-712 digest of the config under the
 // settlement domain (not a plain hash of the struct), which binds it to chain and contract.
 func (c ChannelConfig) ChannelID(settlementSeparator common.Hash) common.Hash {
-	return TypedDigest(settlementSeparator, c.StructHash())
+	return evmsig.TypedDigest(settlementSeparator, c.StructHash())
 }
 
 // Voucher is the payer's cumulative promise: the receiver may claim up to MaxClaimableAmount
@@ -122,7 +98,7 @@ func (v Voucher) StructHash() common.Hash {
 
 // Digest returns the EIP-712 digest the payer authorizer signs.
 func (v Voucher) Digest(settlementSeparator common.Hash) common.Hash {
-	return TypedDigest(settlementSeparator, v.StructHash())
+	return evmsig.TypedDigest(settlementSeparator, v.StructHash())
 }
 
 // ClaimEntry is one row of a receiver-authorizer ClaimBatch signature.
@@ -161,7 +137,7 @@ func (b ClaimBatch) StructHash() common.Hash {
 
 // Digest returns the EIP-712 digest the receiver authorizer signs.
 func (b ClaimBatch) Digest(settlementSeparator common.Hash) common.Hash {
-	return TypedDigest(settlementSeparator, b.StructHash())
+	return evmsig.TypedDigest(settlementSeparator, b.StructHash())
 }
 
 // Refund authorizes refundWithSignature; Nonce must equal the channel's on-chain refundNonce.
@@ -183,7 +159,7 @@ func (r Refund) StructHash() common.Hash {
 
 // Digest returns the EIP-712 digest the receiver authorizer signs.
 func (r Refund) Digest(settlementSeparator common.Hash) common.Hash {
-	return TypedDigest(settlementSeparator, r.StructHash())
+	return evmsig.TypedDigest(settlementSeparator, r.StructHash())
 }
 
 // ReceiveAuthorization is the ERC-3009 ReceiveWithAuthorization a deposit carries, signed by
@@ -213,7 +189,7 @@ func (a ReceiveAuthorization) StructHash() common.Hash {
 
 // Digest returns the EIP-712 digest under the token's domain separator.
 func (a ReceiveAuthorization) Digest(tokenSeparator common.Hash) common.Hash {
-	return TypedDigest(tokenSeparator, a.StructHash())
+	return evmsig.TypedDigest(tokenSeparator, a.StructHash())
 }
 
 // DepositNonce is the ERC-3009 nonce of a deposit: keccak256(abi.encode(channelId, salt)). It
@@ -254,7 +230,7 @@ func (p Permit2Transfer) StructHash() common.Hash {
 
 // Digest returns the EIP-712 digest under Permit2Separator(chainID).
 func (p Permit2Transfer) Digest(permit2Separator common.Hash) common.Hash {
-	return TypedDigest(permit2Separator, p.StructHash())
+	return evmsig.TypedDigest(permit2Separator, p.StructHash())
 }
 
 // putWord writes v as a 32-byte big-endian word. Parsers bound every amount; a value outside

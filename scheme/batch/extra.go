@@ -9,6 +9,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
 
@@ -238,7 +239,7 @@ type Offer struct {
 // Validate reports configuration mistakes.
 func (o Offer) Validate() error {
 	var errs []error
-	if _, err := ChainIDFromNetwork(o.Network); err != nil {
+	if _, err := evmsig.ChainIDFromNetwork(o.Network); err != nil {
 		errs = append(errs, err)
 	}
 	if o.ReceiverAuthorizer == (common.Address{}) {

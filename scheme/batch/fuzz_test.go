@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
 
@@ -199,7 +200,7 @@ func FuzzChainIDFromNetwork(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		id, err := ChainIDFromNetwork(s)
+		id, err := evmsig.ChainIDFromNetwork(s)
 		if err != nil {
 			return
 		}

@@ -107,7 +107,7 @@ func (s *Signer) DepositPayload(req x402.PaymentRequirements, amount, maxClaimab
 		return nil, err
 	}
 	id := cfg.ChannelID(sep)
-	chainID, _ := ChainIDFromNetwork(req.Network) // checked by channel
+	chainID, _ := evmsig.ChainIDFromNetwork(req.Network) // checked by channel
 	var random [32]byte
 	if _, err := io.ReadFull(s.random(), random[:]); err != nil {
 		return nil, fmt.Errorf("batch: random: %w", err)
@@ -163,7 +163,7 @@ func (s *Signer) channel(req x402.PaymentRequirements) (ChannelConfig, common.Ha
 	if err != nil {
 		return ChannelConfig{}, common.Hash{}, err
 	}
-	chainID, err := ChainIDFromNetwork(req.Network)
+	chainID, err := evmsig.ChainIDFromNetwork(req.Network)
 	if err != nil {
 		return ChannelConfig{}, common.Hash{}, fmt.Errorf("batch: %w", err)
 	}

@@ -126,7 +126,7 @@ func mustUint(t testing.TB, s string) *big.Int {
 
 func separatorOf(t testing.TB, network string) common.Hash {
 	t.Helper()
-	id, err := ChainIDFromNetwork(network)
+	id, err := evmsig.ChainIDFromNetwork(network)
 	if err != nil {
 		t.Fatal(err)
 	}

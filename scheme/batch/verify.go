@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strconv"
 	"strings"
 	"time"
 
@@ -13,19 +12,6 @@ import (
 	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
-
-// ChainIDFromNetwork parses a CAIP-2 EVM network ("eip155:8453") into its chain id.
-func ChainIDFromNetwork(network string) (*big.Int, error) {
-	rest, ok := strings.CutPrefix(network, "eip155:")
-	if !ok || rest == "" || len(rest) > 20 || (len(rest) > 1 && rest[0] == '0') {
-		return nil, fmt.Errorf("network %q is not a CAIP-2 eip155 network", network)
-	}
-	id, err := strconv.ParseUint(rest, 10, 64)
-	if err != nil || id == 0 {
-		return nil, fmt.Errorf("network %q has no valid chain id", network)
-	}
-	return new(big.Int).SetUint64(id), nil
-}
 
 // Terms are the server's side of a payment on one route: the channel parameters it advertised
 // and the price (the requirement's amount). TokenName and TokenVersion are the token's EIP-712
@@ -170,7 +156,7 @@ type Verifier struct {
 
 // NewVerifier builds a Verifier.
 func NewVerifier(cfg VerifierConfig) (*Verifier, error) {
-	id, err := ChainIDFromNetwork(cfg.Network)
+	id, err := evmsig.ChainIDFromNetwork(cfg.Network)
 	if err != nil {
 		return nil, fmt.Errorf("batch: %w", err)
 	}

@@ -1,6 +1,7 @@
-// Package evmsig signs EIP-712 digests and recovers their signers the way EVM contracts accept
-// them: 65-byte ECDSA signatures with v in {27, 28} (or {0, 1}) and low s only. Both payment
-// schemes use it; a signature the contracts would reject never verifies here.
+// Package evmsig holds the EIP-712 and signature plumbing both payment schemes share: domains and
+// their separators, typed-data digests, CAIP-2 chain ids, and signing and recovery the way EVM
+// contracts accept signatures (65 bytes, v in {27, 28} or {0, 1}, low s only), so a signature the
+// contracts would reject never verifies here.
 package evmsig
 
 import (

@@ -6,33 +6,17 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/payper/payper/scheme/evmsig"
 )
 
 var (
-	domainTypeHash = crypto.Keccak256Hash([]byte(
-		"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"))
 	transferTypeHash = crypto.Keccak256Hash([]byte(
 		"TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"))
 )
 
 // Domain is the EIP-712 domain of an EIP-3009 token.
-type Domain struct {
-	Name              string
-	Version           string
-	ChainID           *big.Int
-	VerifyingContract common.Address
-}
-
-// Separator returns the EIP-712 domain separator.
-func (d Domain) Separator() common.Hash {
-	buf := make([]byte, 0, 5*32)
-	buf = append(buf, domainTypeHash[:]...)
-	buf = append(buf, crypto.Keccak256([]byte(d.Name))...)
-	buf = append(buf, crypto.Keccak256([]byte(d.Version))...)
-	buf = append(buf, math.U256Bytes(new(big.Int).Set(d.ChainID))...)
-	buf = append(buf, common.LeftPadBytes(d.VerifyingContract[:], 32)...)
-	return crypto.Keccak256Hash(buf)
-}
+type Domain = evmsig.Domain
 
 // Authorization is an EIP-3009 TransferWithAuthorization message.
 type Authorization struct {
@@ -60,6 +44,5 @@ func (a Authorization) StructHash() common.Hash {
 // Digest returns the EIP-712 digest keccak256(0x1901 ‖ domainSeparator ‖ structHash) that the
 // payer signs.
 func (a Authorization) Digest(domainSeparator common.Hash) common.Hash {
-	h := a.StructHash()
-	return crypto.Keccak256Hash([]byte{0x19, 0x01}, domainSeparator[:], h[:])
+	return evmsig.TypedDigest(domainSeparator, a.StructHash())
 }

@@ -1,29 +1,13 @@
 package exact
 
 import (
-	"fmt"
 	"math/big"
-	"regexp"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/x402"
 )
-
-var caip2EVM = regexp.MustCompile(`^eip155:([0-9]{1,20})$`)
-
-// ChainIDFromNetwork parses a CAIP-2 EVM network ("eip155:1337") into its chain id.
-func ChainIDFromNetwork(network string) (*big.Int, error) {
-	m := caip2EVM.FindStringSubmatch(network)
-	if m == nil {
-		return nil, fmt.Errorf("network %q is not a CAIP-2 eip155 network", network)
-	}
-	id, ok := new(big.Int).SetString(m[1], 10)
-	if !ok || id.Sign() == 0 {
-		return nil, fmt.Errorf("network %q has no valid chain id", network)
-	}
-	return id, nil
-}
 
 // Offer is what a server accepts as exact payment: one token on one chain, paid to one address.
 type Offer struct {
@@ -36,7 +20,7 @@ type Offer struct {
 
 // Domain returns the token's EIP-712 domain on the offer's chain.
 func (o Offer) Domain() (Domain, error) {
-	id, err := ChainIDFromNetwork(o.Network)
+	id, err := evmsig.ChainIDFromNetwork(o.Network)
 	if err != nil {
 		return Domain{}, err
 	}
@@ -64,7 +48,7 @@ func domainFromRequirements(req x402.PaymentRequirements) (Domain, error) {
 	if name == "" || version == "" {
 		return Domain{}, x402.Failf(x402.ReasonExactMissingDomain, "requirements.extra must carry the token's EIP-712 name and version")
 	}
-	id, err := ChainIDFromNetwork(req.Network)
+	id, err := evmsig.ChainIDFromNetwork(req.Network)
 	if err != nil {
 		return Domain{}, x402.Failf(x402.ReasonExactNetworkMismatch, "%v", err)
 	}
