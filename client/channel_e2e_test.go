@@ -14,9 +14,9 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/chain/devkeys"
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/client/channelstore"
 	"github.com/payper/payper/internal/app"
+	"github.com/payper/payper/internal/devtest"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/x402"
@@ -24,55 +24,22 @@ import (
 
 // devEnv is the embedded chain, token, demo API and gateway, on loopback, for one test.
 type devEnv struct {
+	*devtest.Env
 	t     *testing.T
-	dev   *app.Dev
-	chain *evm.Client
-	token common.Address
 	payTo common.Address
 	quote string // a GET route priced at 1000 atomic units
 }
 
 func startDevEnv(t *testing.T) *devEnv {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	dev, err := app.StartDev(ctx, app.DevOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RPCListen: "127.0.0.1:0"})
-	if err != nil {
-		cancel()
-		t.Fatalf("start dev: %v", err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); dev.Serve(ctx) }()
-	chain, err := evm.Dial(ctx, dev.Info.RPCURL, big.NewInt(1337), evm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-served
-		chain.Close()
-		dev.Close()
-	})
-	return &devEnv{t: t, dev: dev, chain: chain, token: app.DevTokenAddress, payTo: common.HexToAddress(dev.Info.PayTo),
-		quote: dev.Info.GatewayURL + "/v1/quote"}
+	env := devtest.Start(t, app.DevOptions{})
+	return &devEnv{Env: env, t: t, payTo: common.HexToAddress(env.Dev.Info.PayTo),
+		quote: env.Dev.Info.GatewayURL + "/v1/quote"}
 }
 
-func (e *devEnv) balance(addr common.Address) *big.Int {
-	e.t.Helper()
-	b, err := e.chain.BalanceOf(context.Background(), e.token, addr)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return b
-}
+func (e *devEnv) balance(addr common.Address) *big.Int { return e.Balance(addr) }
 
-func (e *devEnv) block() uint64 {
-	e.t.Helper()
-	n, err := e.chain.BlockNumber(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
+func (e *devEnv) block() uint64 { return e.Block() }
 
 func devAccount(i int) devkeys.Account { return devkeys.DevAccounts(10)[i] }
 
@@ -185,7 +152,7 @@ func TestChannelOneDepositTenRequests(t *testing.T) {
 	if spent := new(big.Int).Sub(payerBefore, e.balance(payer.Address)); spent.Int64() != 20_000 {
 		t.Fatalf("payer spent %s; want the two deposits, 20000", spent)
 	}
-	res, err := e.dev.Gateway.Claimer().RunOnce(context.Background())
+	res, err := e.Dev.Gateway.Claimer().RunOnce(context.Background())
 	if err != nil || res.Amount.Int64() != 11_000 {
 		t.Fatalf("claim: %+v %v", res, err)
 	}
@@ -228,7 +195,7 @@ func TestChannelColdStartResync(t *testing.T) {
 	if counter.n.Load() != 5 {
 		t.Fatalf("%d HTTP requests; the request after a resync needs no correction", counter.n.Load())
 	}
-	res, err := e.dev.Gateway.Claimer().RunOnce(context.Background())
+	res, err := e.Dev.Gateway.Claimer().RunOnce(context.Background())
 	if err != nil || res.Amount.Int64() != 5000 {
 		t.Fatalf("claim: %+v %v", res, err)
 	}

@@ -57,17 +57,17 @@ func runStockChannel(ctx context.Context, t *testing.T, vars map[string]string) 
 func TestStockBatchClientPaysThroughChannel(t *testing.T) {
 	nodeBinary(t) // fail before starting the chain when the npm side is not installed
 	ctx := context.Background()
-	env := startDev(ctx, t, true)
+	env := startDev(t)
 	payer := devkeys.DevAccounts(10)[5]
-	payTo := common.HexToAddress(env.dev.Info.PayTo)
+	payTo := common.HexToAddress(env.Dev.Info.PayTo)
 	const count, price, deposit = 12, 1000, 20_000
 	payerBefore, payToBefore := env.balance(ctx, t, payer.Address), env.balance(ctx, t, payTo)
 	escrowBefore := env.balance(ctx, t, escrow.BatchSettlementAddress)
-	blockBefore, _ := env.chain.BlockNumber(ctx)
+	blockBefore, _ := env.Chain.BlockNumber(ctx)
 
 	run := runStockChannel(ctx, t, map[string]string{
-		"URL": env.dev.Info.GatewayURL + "/v1/quote", "PRIVATE_KEY": keyHex(payer), "NETWORK": env.dev.Info.Network,
-		"ASSET": env.dev.Info.Asset.Address, "MAX_AMOUNT": "100000", "RPC_URL": env.dev.Info.RPCURL,
+		"URL": env.Dev.Info.GatewayURL + "/v1/quote", "PRIVATE_KEY": keyHex(payer), "NETWORK": env.Dev.Info.Network,
+		"ASSET": env.Dev.Info.Asset.Address, "MAX_AMOUNT": "100000", "RPC_URL": env.Dev.Info.RPCURL,
 		"COUNT": "12", "DEPOSIT": "20000",
 	})
 	if len(run.Results) != count {
@@ -82,7 +82,7 @@ func TestStockBatchClientPaysThroughChannel(t *testing.T) {
 			t.Fatalf("request %d: transaction %q", i, r.PaymentResponse.Transaction)
 		}
 	}
-	blockAfter, _ := env.chain.BlockNumber(ctx)
+	blockAfter, _ := env.Chain.BlockNumber(ctx)
 	if blockAfter-blockBefore != 1 {
 		t.Fatalf("%d blocks were mined for %d paid requests; want exactly one (the deposit)", blockAfter-blockBefore, count)
 	}
@@ -90,13 +90,13 @@ func TestStockBatchClientPaysThroughChannel(t *testing.T) {
 	requireDelta(t, "escrow", escrowBefore, env.balance(ctx, t, escrow.BatchSettlementAddress), deposit)
 	requireDelta(t, "payTo before the claim", payToBefore, env.balance(ctx, t, payTo), 0)
 
-	res, err := env.dev.Gateway.Claimer().RunOnce(ctx)
+	res, err := env.Dev.Gateway.Claimer().RunOnce(ctx)
 	if err != nil || res.Channels != 1 || res.Amount.Cmp(big.NewInt(count*price)) != 0 {
 		t.Fatalf("claim: %+v %v", res, err)
 	}
 	requireDelta(t, "payTo after one claim", payToBefore, env.balance(ctx, t, payTo), count*price)
 	requireDelta(t, "escrow after the claim", escrowBefore, env.balance(ctx, t, escrow.BatchSettlementAddress), deposit-count*price)
-	if again, err := env.dev.Gateway.Claimer().RunOnce(ctx); err != nil || again.Channels != 0 {
+	if again, err := env.Dev.Gateway.Claimer().RunOnce(ctx); err != nil || again.Channels != 0 {
 		t.Fatalf("second claim round: %+v %v", again, err)
 	}
 }
@@ -106,13 +106,13 @@ func TestStockBatchClientPaysThroughChannel(t *testing.T) {
 func TestStockBatchClientRefund(t *testing.T) {
 	nodeBinary(t)
 	ctx := context.Background()
-	env := startDev(ctx, t, true)
+	env := startDev(t)
 	payer := devkeys.DevAccounts(10)[6]
-	payTo := common.HexToAddress(env.dev.Info.PayTo)
+	payTo := common.HexToAddress(env.Dev.Info.PayTo)
 	payerBefore, payToBefore := env.balance(ctx, t, payer.Address), env.balance(ctx, t, payTo)
 	run := runStockChannel(ctx, t, map[string]string{
-		"URL": env.dev.Info.GatewayURL + "/v1/quote", "PRIVATE_KEY": keyHex(payer), "NETWORK": env.dev.Info.Network,
-		"ASSET": env.dev.Info.Asset.Address, "MAX_AMOUNT": "100000", "RPC_URL": env.dev.Info.RPCURL,
+		"URL": env.Dev.Info.GatewayURL + "/v1/quote", "PRIVATE_KEY": keyHex(payer), "NETWORK": env.Dev.Info.Network,
+		"ASSET": env.Dev.Info.Asset.Address, "MAX_AMOUNT": "100000", "RPC_URL": env.Dev.Info.RPCURL,
 		"COUNT": "5", "DEPOSIT": "10000", "REFUND": "1",
 	})
 	for i, r := range run.Results {

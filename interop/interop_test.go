@@ -15,9 +15,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/chain/devkeys"
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/client"
 	"github.com/payper/payper/internal/app"
+	"github.com/payper/payper/internal/devtest"
 	"github.com/payper/payper/scheme/exact"
 )
 
@@ -43,42 +43,17 @@ var (
 
 // devEnv is a dev environment plus a read-only view of its chain.
 type devEnv struct {
-	dev   *app.Dev
-	chain *evm.Client
-	token common.Address
+	*devtest.Env
 }
 
-func startDev(ctx context.Context, t *testing.T, serve bool) *devEnv {
+// startDev starts a dev environment whose gateway serves until the test ends.
+func startDev(t *testing.T) *devEnv {
 	t.Helper()
-	dev, err := app.StartDev(ctx, app.DevOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RPCListen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("StartDev: %v", err)
-	}
-	t.Cleanup(dev.Close)
-	if serve {
-		serveCtx, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = dev.Serve(serveCtx)
-		}()
-		t.Cleanup(func() { stop(); <-done })
-	}
-	chain, err := evm.Dial(ctx, dev.Info.RPCURL, new(big.Int).SetUint64(dev.Info.ChainID), evm.Options{})
-	if err != nil {
-		t.Fatalf("dial dev chain: %v", err)
-	}
-	t.Cleanup(chain.Close)
-	return &devEnv{dev: dev, chain: chain, token: common.HexToAddress(dev.Info.Asset.Address)}
+	return &devEnv{devtest.Start(t, app.DevOptions{})}
 }
 
-func (e *devEnv) balance(ctx context.Context, t *testing.T, owner common.Address) *big.Int {
-	t.Helper()
-	b, err := e.chain.BalanceOf(ctx, e.token, owner)
-	if err != nil {
-		t.Fatalf("balanceOf %s: %v", owner, err)
-	}
-	return b
+func (e *devEnv) balance(_ context.Context, _ *testing.T, owner common.Address) *big.Int {
+	return e.Balance(owner)
 }
 
 // requireDelta checks that an account moved by exactly want atomic units.
@@ -97,7 +72,7 @@ func (e *devEnv) requireSettledTransfer(ctx context.Context, t *testing.T, tx st
 	if !txHashPattern.MatchString(tx) {
 		t.Fatalf("settlement transaction %q is not a 0x-prefixed 32-byte hash", tx)
 	}
-	receipt, err := e.chain.WaitMined(ctx, common.HexToHash(tx))
+	receipt, err := e.Chain.WaitMined(ctx, common.HexToHash(tx))
 	if err != nil {
 		t.Fatalf("settlement receipt %s: %v", tx, err)
 	}
@@ -106,7 +81,7 @@ func (e *devEnv) requireSettledTransfer(ctx context.Context, t *testing.T, tx st
 	}
 	var transfers int
 	for _, l := range receipt.Logs {
-		if l.Address != e.token || len(l.Topics) != 3 || l.Topics[0] != transferTopic {
+		if l.Address != app.DevTokenAddress || len(l.Topics) != 3 || l.Topics[0] != transferTopic {
 			continue
 		}
 		transfers++
@@ -126,10 +101,10 @@ func (e *devEnv) requireSettledTransfer(ctx context.Context, t *testing.T, tx st
 func (e *devEnv) stockPayment(ctx context.Context, t *testing.T, payer devkeys.Account, method, path, body string, price int64) stockResult {
 	t.Helper()
 	vars := map[string]string{
-		"URL":         e.dev.Info.GatewayURL + path,
+		"URL":         e.Dev.Info.GatewayURL + path,
 		"PRIVATE_KEY": keyHex(payer),
-		"NETWORK":     e.dev.Info.Network,
-		"ASSET":       e.dev.Info.Asset.Address,
+		"NETWORK":     e.Dev.Info.Network,
+		"ASSET":       e.Dev.Info.Asset.Address,
 		"MAX_AMOUNT":  big.NewInt(price).String(),
 		"METHOD":      method,
 	}
@@ -147,13 +122,13 @@ func (e *devEnv) stockPayment(ctx context.Context, t *testing.T, payer devkeys.A
 	if !pr.Success || pr.ErrorReason != "" {
 		t.Fatalf("%s %s: PAYMENT-RESPONSE %+v, want success", method, path, pr)
 	}
-	if pr.Network != e.dev.Info.Network {
-		t.Errorf("PAYMENT-RESPONSE network %q, want %q", pr.Network, e.dev.Info.Network)
+	if pr.Network != e.Dev.Info.Network {
+		t.Errorf("PAYMENT-RESPONSE network %q, want %q", pr.Network, e.Dev.Info.Network)
 	}
 	if !strings.EqualFold(pr.Payer, payer.Address.Hex()) {
 		t.Errorf("PAYMENT-RESPONSE payer %q, want %s", pr.Payer, payer.Address.Hex())
 	}
-	e.requireSettledTransfer(ctx, t, pr.Transaction, payer.Address, common.HexToAddress(e.dev.Info.PayTo), price)
+	e.requireSettledTransfer(ctx, t, pr.Transaction, payer.Address, common.HexToAddress(e.Dev.Info.PayTo), price)
 	return res
 }
 
@@ -162,9 +137,9 @@ func (e *devEnv) stockPayment(ctx context.Context, t *testing.T, payer devkeys.A
 func TestStockClientPaysGateway(t *testing.T) {
 	nodeBinary(t) // fail before starting the chain when the npm side is not installed
 	ctx := t.Context()
-	env := startDev(ctx, t, true)
+	env := startDev(t)
 	accounts := devkeys.DevAccounts(testAccountsToUse)
-	payTo := common.HexToAddress(env.dev.Info.PayTo)
+	payTo := common.HexToAddress(env.Dev.Info.PayTo)
 
 	t.Run("quote", func(t *testing.T) {
 		payer := accounts[stockQuotePayer]
@@ -220,17 +195,17 @@ func TestStockClientPaysGateway(t *testing.T) {
 func TestGoClientPaysStockServer(t *testing.T) {
 	nodeBinary(t)
 	ctx := t.Context()
-	env := startDev(ctx, t, false)
+	env := startDev(t)
 	accounts := devkeys.DevAccounts(testAccountsToUse)
 	payer, payTo := accounts[goClientPayer], accounts[stockServerPayTo]
 
 	baseURL := startStockServer(ctx, t, map[string]string{
-		"RPC_URL":         env.dev.Info.RPCURL,
-		"CHAIN_ID":        big.NewInt(0).SetUint64(env.dev.Info.ChainID).String(),
+		"RPC_URL":         env.Dev.Info.RPCURL,
+		"CHAIN_ID":        big.NewInt(0).SetUint64(env.Dev.Info.ChainID).String(),
 		"FACILITATOR_KEY": keyHex(accounts[stockFacilitator]),
-		"ASSET":           env.dev.Info.Asset.Address,
-		"ASSET_NAME":      env.dev.Info.Asset.Name,
-		"ASSET_VERSION":   env.dev.Info.Asset.Version,
+		"ASSET":           env.Dev.Info.Asset.Address,
+		"ASSET_NAME":      env.Dev.Info.Asset.Name,
+		"ASSET_VERSION":   env.Dev.Info.Asset.Version,
 		"PRICE":           big.NewInt(stockServerPrice).String(),
 		"PAY_TO":          payTo.Address.Hex(),
 		"PORT":            "0",
@@ -243,8 +218,8 @@ func TestGoClientPaysStockServer(t *testing.T) {
 	httpClient := &http.Client{Transport: &client.Transport{
 		Payers:        []client.Payer{&exact.Signer{Key: payer.Key}},
 		MaxPerRequest: big.NewInt(stockServerPrice),
-		Networks:      []string{env.dev.Info.Network},
-		Assets:        []string{env.dev.Info.Asset.Address},
+		Networks:      []string{env.Dev.Info.Network},
+		Assets:        []string{env.Dev.Info.Asset.Address},
 		OnPayment:     func(p client.Payment) { payments = append(payments, p) },
 	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, baseURL+"/paid", nil)
@@ -272,8 +247,8 @@ func TestGoClientPaysStockServer(t *testing.T) {
 	if err != nil || settlement == nil {
 		t.Fatalf("PAYMENT-RESPONSE %q: %v", resp.Header.Get("PAYMENT-RESPONSE"), err)
 	}
-	if !settlement.Success || settlement.Network != env.dev.Info.Network || !strings.EqualFold(settlement.Payer, payer.Address.Hex()) {
-		t.Errorf("settlement %+v, want success on %s by %s", settlement, env.dev.Info.Network, payer.Address.Hex())
+	if !settlement.Success || settlement.Network != env.Dev.Info.Network || !strings.EqualFold(settlement.Payer, payer.Address.Hex()) {
+		t.Errorf("settlement %+v, want success on %s by %s", settlement, env.Dev.Info.Network, payer.Address.Hex())
 	}
 	if len(payments) != 1 || payments[0].Settlement == nil || payments[0].Settlement.Transaction != settlement.Transaction {
 		t.Errorf("OnPayment saw %+v, want one payment settled in %s", payments, settlement.Transaction)

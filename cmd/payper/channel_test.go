@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -13,60 +12,27 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/chain/devkeys"
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/internal/app"
+	"github.com/payper/payper/internal/devtest"
 	"github.com/payper/payper/scheme/batch"
 )
 
 // channelEnv is a dev environment served on loopback, with a read-only chain client.
 type channelEnv struct {
+	*devtest.Env
 	t      *testing.T
-	dev    *app.Dev
 	devDir string
-	chain  *evm.Client
 }
 
 func startChannelEnv(t *testing.T) *channelEnv {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	devDir := t.TempDir()
-	dev, err := app.StartDev(ctx, app.DevOptions{DataDir: devDir, Listen: "127.0.0.1:0", RPCListen: "127.0.0.1:0"})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	served := make(chan struct{})
-	go func() { defer close(served); dev.Serve(ctx) }()
-	chain, err := evm.Dial(ctx, dev.Info.RPCURL, big.NewInt(1337), evm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-served
-		chain.Close()
-		dev.Close()
-	})
-	return &channelEnv{t: t, dev: dev, devDir: devDir, chain: chain}
+	env := devtest.Start(t, app.DevOptions{})
+	return &channelEnv{Env: env, t: t, devDir: env.DataDir}
 }
 
-func (e *channelEnv) balance(addr common.Address) int64 {
-	e.t.Helper()
-	b, err := e.chain.BalanceOf(context.Background(), app.DevTokenAddress, addr)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return b.Int64()
-}
+func (e *channelEnv) balance(addr common.Address) int64 { return e.Balance(addr).Int64() }
 
-func (e *channelEnv) block() uint64 {
-	e.t.Helper()
-	n, err := e.chain.BlockNumber(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return n
-}
+func (e *channelEnv) block() uint64 { return e.Block() }
 
 // payper runs the CLI and returns stdout and stderr.
 func (e *channelEnv) payper(args ...string) (string, string, error) {
@@ -108,8 +74,8 @@ func wantContains(t *testing.T, what, got string, parts ...string) {
 func TestChannelCommands(t *testing.T) {
 	e := startChannelEnv(t)
 	payer := devkeys.DevAccounts(6)[5]
-	payTo, escrow := common.HexToAddress(e.dev.Info.PayTo), batch.SettlementAddress
-	url := e.dev.Info.GatewayURL + "/v1/quote"
+	payTo, escrow := common.HexToAddress(e.Dev.Info.PayTo), batch.SettlementAddress
+	url := e.Dev.Info.GatewayURL + "/v1/quote"
 	flags := []string{"--channels-dir", t.TempDir(), "--data-dir", e.devDir}
 	who := append([]string{"--dev-account", "5"}, flags...)
 	payerBefore, payToBefore, escrowBefore, blockBefore := e.balance(payer.Address), e.balance(payTo), e.balance(escrow), e.block()
@@ -158,7 +124,7 @@ func TestChannelCommands(t *testing.T) {
 	}
 
 	// The provider claims what was charged; the payer then starts taking the rest back.
-	if res, err := e.dev.Gateway.Claimer().RunOnce(context.Background()); err != nil || res.Amount.Int64() != 3000 {
+	if res, err := e.Dev.Gateway.Claimer().RunOnce(context.Background()); err != nil || res.Amount.Int64() != 3000 {
 		t.Fatalf("claim: %+v %v", res, err)
 	}
 	started := time.Now().Unix()
@@ -170,7 +136,7 @@ func TestChannelCommands(t *testing.T) {
 	if w.Amount != "7000" || w.InitiateTx == "" || w.FinalizeTx != "" || w.RemainingSeconds <= 0 || w.RemainingSeconds > w.ReadyAt-started+1 {
 		t.Fatalf("withdraw: %+v", w)
 	}
-	cs, err := e.chain.ChannelState(context.Background(), common.HexToHash(v.ChannelID))
+	cs, err := e.Chain.ChannelState(context.Background(), common.HexToHash(v.ChannelID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,8 +166,8 @@ func TestChannelCommands(t *testing.T) {
 func TestChannelRefundCommand(t *testing.T) {
 	e := startChannelEnv(t)
 	payer := devkeys.DevAccounts(7)[6]
-	payTo := common.HexToAddress(e.dev.Info.PayTo)
-	url := e.dev.Info.GatewayURL + "/v1/quote"
+	payTo := common.HexToAddress(e.Dev.Info.PayTo)
+	url := e.Dev.Info.GatewayURL + "/v1/quote"
 	flags := []string{"--channels-dir", t.TempDir(), "--data-dir", e.devDir}
 	who := append([]string{"--dev-account", "6"}, flags...)
 	payerBefore, payToBefore := e.balance(payer.Address), e.balance(payTo)

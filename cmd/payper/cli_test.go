@@ -18,8 +18,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/chain/devkeys"
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/internal/app"
+	"github.com/payper/payper/internal/devtest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -36,11 +36,8 @@ func freeAddr(t *testing.T) string {
 func TestGatewayFromConfigFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dev, err := app.StartDev(ctx, app.DevOptions{DataDir: t.TempDir(), Listen: "127.0.0.1:0", RPCListen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	env := devtest.Start(t, app.DevOptions{})
+	dev := env.Dev
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "report for %s", r.Header.Get("X-Payper-Payer"))
 	}))
@@ -82,18 +79,12 @@ routes:
 	}()
 	waitListening(t, listen)
 
-	chain, err := evm.Dial(ctx, dev.Info.RPCURL, big.NewInt(1337), evm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
-	token := common.HexToAddress(dev.Info.Asset.Address)
-	before, _ := chain.BalanceOf(ctx, token, common.HexToAddress(payTo))
+	before := env.Balance(common.HexToAddress(payTo))
 
 	url := "http://" + listen + "/reports/2026/q3"
 	out.Reset()
 	errOut.Reset()
-	err = run(ctx, []string{"pay", "--dev-account", "6", "--max", "$0.10", url}, &out, &errOut)
+	err := run(ctx, []string{"pay", "--dev-account", "6", "--max", "$0.10", url}, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "above the maximum") {
 		t.Fatalf("a price above --max must be refused: %v", err)
 	}
@@ -109,7 +100,7 @@ routes:
 	if !strings.Contains(errOut.String(), "paid $0.25 (250000 atomic) from "+payer) || !strings.Contains(errOut.String(), "tx 0x") {
 		t.Fatalf("stderr:\n%s", errOut.String())
 	}
-	after, _ := chain.BalanceOf(ctx, token, common.HexToAddress(payTo))
+	after := env.Balance(common.HexToAddress(payTo))
 	if got := new(big.Int).Sub(after, before); got.Cmp(big.NewInt(250_000)) != 0 {
 		t.Fatalf("payTo received %s, want 250000", got)
 	}
