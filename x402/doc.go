@@ -1,5 +1,5 @@
-// Package x402 holds the x402 protocol's wire types (version 2, with the version 1 shapes a client
-// needs to pay older servers), the base64-JSON header codecs and the protocol's failure reasons.
+// Package x402 holds the x402 protocol's version 2 wire types, the base64-JSON header codecs and
+// the protocol's failure reasons.
 //
 // It imports only the standard library: it knows no HTTP server, no chain and no store, so every
 // other package (gateway, client SDK, facilitator) can share it. Decoders here face untrusted

@@ -46,7 +46,6 @@ const (
 	ReasonExactFailedToExecute        Reason = "invalid_exact_evm_failed_to_execute_transfer"
 	ReasonExactFailedToGetReceipt     Reason = "invalid_exact_evm_failed_to_get_receipt"
 	ReasonExactTransactionFailed      Reason = "invalid_exact_evm_transaction_failed"
-	ReasonExactAuthorizationWindow    Reason = "invalid_exact_evm_payload_authorization_window"
 	ReasonExactTransactionSimFailed   Reason = "invalid_exact_evm_transaction_simulation_failed"
 	ReasonExactVerificationFailed     Reason = "invalid_exact_evm_verification_failed"
 	ReasonExactFailedToParseSignature Reason = "invalid_exact_evm_failed_to_parse_signature"

@@ -72,61 +72,6 @@ type SettlementResponse struct {
 	Extensions map[string]json.RawMessage `json:"extensions,omitempty"`
 }
 
-// VerifyResponse is a facilitator's answer to /verify.
-type VerifyResponse struct {
-	IsValid        bool           `json:"isValid"`
-	InvalidReason  string         `json:"invalidReason,omitempty"`
-	InvalidMessage string         `json:"invalidMessage,omitempty"`
-	Payer          string         `json:"payer,omitempty"`
-	Extra          map[string]any `json:"extra,omitempty"`
-}
-
-// SupportedKind is one entry of a facilitator's /supported answer.
-type SupportedKind struct {
-	X402Version int            `json:"x402Version"`
-	Scheme      string         `json:"scheme"`
-	Network     string         `json:"network"`
-	Extra       map[string]any `json:"extra,omitempty"`
-}
-
-// SupportedResponse is a facilitator's answer to /supported.
-type SupportedResponse struct {
-	Kinds      []SupportedKind     `json:"kinds"`
-	Extensions []string            `json:"extensions"`
-	Signers    map[string][]string `json:"signers"`
-}
-
-// PaymentRequirementsV1 is a version 1 requirement: the amount is a maximum and the resource is
-// inline.
-type PaymentRequirementsV1 struct {
-	Scheme            string          `json:"scheme"`
-	Network           string          `json:"network"`
-	MaxAmountRequired string          `json:"maxAmountRequired"`
-	Asset             string          `json:"asset"`
-	PayTo             string          `json:"payTo"`
-	Resource          string          `json:"resource"`
-	Description       string          `json:"description"`
-	MimeType          string          `json:"mimeType,omitempty"`
-	OutputSchema      json.RawMessage `json:"outputSchema,omitempty"`
-	MaxTimeoutSeconds int64           `json:"maxTimeoutSeconds"`
-	Extra             map[string]any  `json:"extra,omitempty"`
-}
-
-// PaymentRequiredV1 is the JSON body of a version 1 402 answer.
-type PaymentRequiredV1 struct {
-	X402Version int                     `json:"x402Version"`
-	Error       string                  `json:"error,omitempty"`
-	Accepts     []PaymentRequirementsV1 `json:"accepts"`
-}
-
-// PaymentPayloadV1 is what a client sends in a version 1 X-PAYMENT header.
-type PaymentPayloadV1 struct {
-	X402Version int             `json:"x402Version"`
-	Scheme      string          `json:"scheme"`
-	Network     string          `json:"network"`
-	Payload     json.RawMessage `json:"payload"`
-}
-
 // SameOffer reports whether two requirements name the same offer: the fields a client may not
 // change (scheme, network, amount, asset, payTo). Addresses compare case-insensitively and
 // amounts by value, so "010000" names the same amount as "10000".
