@@ -14,7 +14,8 @@ const (
 	HeaderPaymentRequired  = "PAYMENT-REQUIRED"
 	HeaderPaymentSignature = "PAYMENT-SIGNATURE"
 	HeaderPaymentResponse  = "PAYMENT-RESPONSE"
-	// Version 1 headers, used only when talking to v1 servers.
+	// Version 1 headers: the gateway strips them before the upstream, and the client never pays
+	// a request that already carries one.
 	HeaderPaymentV1         = "X-PAYMENT"
 	HeaderPaymentResponseV1 = "X-PAYMENT-RESPONSE"
 )
