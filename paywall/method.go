@@ -14,7 +14,9 @@ var ErrUnavailable = errors.New("payment infrastructure unavailable")
 
 // Method is one payment scheme offered in the 402 challenge.
 type Method interface {
-	// Requirements returns the offer for a price in atomic units.
+	// Requirements returns the offer for a price in atomic units. It must depend on the price
+	// alone: the paywall builds each price's offers once and reuses them, Extra map included,
+	// which nobody may write to afterwards.
 	Requirements(price *big.Int) x402.PaymentRequirements
 	// Authorize verifies a payment for req (the server's own requirement that the payer's
 	// accepted offer matched) and reserves it, so that no concurrent or later request can use it

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/big"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/payper/payper/pricing"
@@ -38,8 +41,9 @@ type Options struct {
 
 // Paywall is the middleware. Create it with New.
 type Paywall struct {
-	opts Options
-	log  *slog.Logger
+	opts   Options
+	log    *slog.Logger
+	offers sync.Map // price (decimal string) -> []x402.PaymentRequirements, one per method
 }
 
 // New returns a Paywall.
@@ -85,10 +89,7 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		return
 	}
 	w.Header().Add("Access-Control-Expose-Headers", "PAYMENT-REQUIRED, PAYMENT-RESPONSE")
-	offers := make([]x402.PaymentRequirements, len(pw.opts.Methods))
-	for i, m := range pw.opts.Methods {
-		offers[i] = m.Requirements(rule.Price)
-	}
+	offers := pw.offersFor(rule.Price)
 	challenge := x402.PaymentRequired{
 		X402Version: x402.Version,
 		Resource:    x402.ResourceInfo{URL: resourceURL(r), Description: rule.Description},
@@ -172,6 +173,23 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 		buf.header.Set(x402.HeaderPaymentResponse, h)
 	}
 	buf.flushTo(w)
+}
+
+// offersFor returns a fresh slice of every method's offer for price. The offers themselves are
+// built once per price: a pricing table has few prices, and building an offer formats
+// checksummed addresses (a keccak each). The slice is a copy because a corrective 402 replaces
+// one of its elements; the offers' Extra maps are shared and never written.
+func (pw *Paywall) offersFor(price *big.Int) []x402.PaymentRequirements {
+	key := price.String()
+	cached, ok := pw.offers.Load(key)
+	if !ok {
+		built := make([]x402.PaymentRequirements, len(pw.opts.Methods))
+		for i, m := range pw.opts.Methods {
+			built[i] = m.Requirements(price)
+		}
+		cached, _ = pw.offers.LoadOrStore(key, built)
+	}
+	return slices.Clone(cached.([]x402.PaymentRequirements))
 }
 
 // matchOffer returns the index of the offer the payer accepted, or -1.

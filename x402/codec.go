@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 )
 
@@ -68,74 +67,13 @@ func decodeBase64(s string) ([]byte, error) {
 }
 
 func decodeStrictJSON(raw []byte, v any) error {
-	if err := checkJSONShape(raw); err != nil {
+	if err := CheckStrictJSON(raw); err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadJSON, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: trailing data after the JSON value", ErrBadJSON)
-	}
-	return nil
-}
-
-// checkJSONShape walks the token stream once: it rejects invalid JSON, nesting deeper than
-// maxJSONDepth, and objects whose keys repeat or differ only in case. encoding/json would keep
-// the last duplicate and match keys case-insensitively, so a payload could show one value to a
-// signature check and another to settlement.
-func checkJSONShape(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	type frame struct {
-		object bool
-		keys   map[string]struct{}
-		expect bool // in an object: the next string token is a key
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadJSON, err)
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		if key, isKey := tok.(string); isKey && top != nil && top.object && top.expect {
-			folded := strings.ToLower(key)
-			if _, dup := top.keys[folded]; dup {
-				return fmt.Errorf("%w: duplicate key %q", ErrBadJSON, key)
-			}
-			top.keys[folded] = struct{}{}
-			top.expect = false
-			continue
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				if len(stack) >= maxJSONDepth {
-					return fmt.Errorf("%w: nested deeper than %d", ErrBadJSON, maxJSONDepth)
-				}
-				if top != nil && top.object {
-					top.expect = true
-				}
-				stack = append(stack, &frame{object: t == '{', keys: map[string]struct{}{}, expect: t == '{'})
-				continue
-			case '}', ']':
-				stack = stack[:len(stack)-1]
-				continue
-			}
-		}
-		if top != nil && top.object {
-			top.expect = true
-		}
 	}
 	return nil
 }

@@ -6,9 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"strconv"
+	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -30,7 +30,7 @@ const (
 // Keys match exactly (encoding/json would match "Type" to "type"); duplicate keys are refused
 // so that a signature check and the settlement can never see different values.
 type fields struct {
-	m      map[string]json.RawMessage
+	m      []x402.Member
 	path   string
 	err    error
 	reason x402.Reason // set when a failure has its own wire reason
@@ -53,41 +53,30 @@ func pathOr(p string) string {
 	return p
 }
 
-func objectMembers(raw []byte, strict bool, known []string) (map[string]json.RawMessage, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
+func objectMembers(raw []byte, strict bool, known []string) ([]x402.Member, error) {
+	members, err := x402.ObjectMembers(raw)
 	if err != nil {
-		return nil, fmt.Errorf("not valid JSON: %v", err)
+		// The x402 error names the rule broken; drop its sentinel prefix, the reason says it.
+		return nil, errors.New(strings.TrimPrefix(err.Error(), x402.ErrBadJSON.Error()+": "))
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("must be a JSON object")
-	}
-	m := make(map[string]json.RawMessage, len(known))
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, fmt.Errorf("not valid JSON: %v", err)
+	if strict {
+		for _, m := range members {
+			if !contains(known, m.Key) {
+				return nil, fmt.Errorf("unknown key %q", m.Key)
+			}
 		}
-		key, _ := tok.(string)
-		if _, dup := m[key]; dup {
-			return nil, fmt.Errorf("duplicate key %q", key)
-		}
-		if strict && !contains(known, key) {
-			return nil, fmt.Errorf("unknown key %q", key)
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("not valid JSON: %v", err)
-		}
-		m[key] = v
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("not valid JSON: %v", err)
+	return members, nil
+}
+
+// member returns the value of key, which must match exactly.
+func (f *fields) member(key string) (json.RawMessage, bool) {
+	for _, m := range f.m {
+		if m.Key == key {
+			return m.Value, true
+		}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("trailing data after the object")
-	}
-	return m, nil
+	return nil, false
 }
 
 func contains(list []string, s string) bool {
@@ -104,9 +93,9 @@ func (f *fields) only(keys ...string) {
 	if f.err != nil {
 		return
 	}
-	for k := range f.m {
-		if !contains(keys, k) {
-			f.fail("", k, "is not a known key")
+	for _, m := range f.m {
+		if !contains(keys, m.Key) {
+			f.fail("", m.Key, "is not a known key")
 			return
 		}
 	}
@@ -128,7 +117,7 @@ func (f *fields) has(key string) bool {
 	if f.err != nil {
 		return false
 	}
-	_, ok := f.m[key]
+	_, ok := f.member(key)
 	return ok
 }
 
@@ -137,7 +126,7 @@ func (f *fields) raw(key string) json.RawMessage {
 	if f.err != nil {
 		return nil
 	}
-	v, ok := f.m[key]
+	v, ok := f.member(key)
 	if !ok {
 		f.fail("", key, "is missing")
 		return nil
@@ -154,6 +143,9 @@ func (f *fields) str(key string) string {
 	if len(v) == 0 || v[0] != '"' {
 		f.fail("", key, "must be a string")
 		return ""
+	}
+	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner) // already checked: valid UTF-8, no control characters
 	}
 	var s string
 	if err := json.Unmarshal(v, &s); err != nil {

@@ -52,7 +52,7 @@ func TestParsePayloadRejectsMalformed(t *testing.T) {
 		{"deposit in a voucher", edited(t, vch, "deposit", map[string]any{}), x402.ReasonBatchVoucherPayload},
 		{"wrong case key", bad(strings.Replace(string(vch), `"voucher":{`, `"Voucher":{`, 1)), x402.ReasonBatchVoucherPayload},
 		{"duplicate type", bad(strings.Replace(string(vch), `"type":"voucher"`, `"type":"voucher","type":"voucher"`, 1)), x402.ReasonBatchPayloadType},
-		{"duplicate nested key", bad(strings.Replace(string(vch), `"maxClaimableAmount":"2000"`, `"maxClaimableAmount":"2000","maxClaimableAmount":"1"`, 1)), x402.ReasonBatchVoucherPayload},
+		{"duplicate nested key", bad(strings.Replace(string(vch), `"maxClaimableAmount":"2000"`, `"maxClaimableAmount":"2000","maxClaimableAmount":"1"`, 1)), x402.ReasonBatchPayloadType}, // the whole payload is not strict JSON: its type cannot be trusted
 		{"trailing data", bad(string(vch) + `{}`), x402.ReasonBatchPayloadType},
 		{"short address", edited(t, vch, "channelConfig.payer", "0x1234"), x402.ReasonBatchVoucherPayload},
 		{"address without 0x", edited(t, vch, "channelConfig.payer", strings.Repeat("ab", 20)), x402.ReasonBatchVoucherPayload},

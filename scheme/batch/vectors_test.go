@@ -139,7 +139,7 @@ func TestVectorsHashesAndSignatures(t *testing.T) {
 		t.Fatal("vectors.json is missing sections")
 	}
 	for i, c := range v.Chans {
-		holder := &fields{m: map[string]json.RawMessage{"config": c.Config}}
+		holder := &fields{m: []x402.Member{{Key: "config", Value: c.Config}}}
 		cfg := parseConfig(holder, "config")
 		if holder.err != nil {
 			t.Fatal(holder.err)

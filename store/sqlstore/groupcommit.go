@@ -19,6 +19,7 @@ const maxGroup = 256
 // this is what lets charges keep up with requests.
 type chargeGroup struct {
 	s    *Store
+	stmt *sql.Stmt // the charge statement, prepared once: parsing it costs more than running it
 	reqs chan *chargeReq
 	stop chan struct{}
 	done chan struct{}
@@ -54,6 +55,38 @@ func (g *chargeGroup) submit(r *chargeReq) error {
 	return <-r.err
 }
 
+// statement returns the charge statement for tx: the prepared one when prepare (called before
+// the transaction began, since on SQLite the transaction holds the only writer connection)
+// succeeded, else the plain query.
+func (g *chargeGroup) statement(ctx context.Context, tx *sql.Tx) interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+} {
+	if g.stmt == nil {
+		return unprepared{tx, g.s.cq.charge}
+	}
+	return tx.StmtContext(ctx, g.stmt)
+}
+
+// prepare prepares the charge statement once. A failure is not fatal: the next group tries again
+// and this one runs the plain query, whose error (if the database is really gone) is reported.
+func (g *chargeGroup) prepare(ctx context.Context) {
+	if g.stmt != nil {
+		return
+	}
+	if stmt, err := g.s.write.PrepareContext(ctx, g.s.cq.charge); err == nil {
+		g.stmt = stmt
+	}
+}
+
+type unprepared struct {
+	tx    *sql.Tx
+	query string
+}
+
+func (u unprepared) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return u.tx.ExecContext(ctx, u.query, args...)
+}
+
 // close stops queueing, answers what is queued, and waits for the committer to finish.
 func (g *chargeGroup) close() {
 	g.mu.Lock()
@@ -61,6 +94,9 @@ func (g *chargeGroup) close() {
 	g.mu.Unlock()
 	close(g.stop)
 	<-g.done
+	if g.stmt != nil {
+		g.stmt.Close()
+	}
 }
 
 func (g *chargeGroup) run() {
@@ -106,14 +142,16 @@ func (g *chargeGroup) commit(group []*chargeReq) {
 	// Detached from every caller: the group commits or fails as a whole.
 	ctx := context.Background()
 	results := make([]error, len(group))
+	g.prepare(ctx)
 	err := s.withRetry(ctx, func() error {
 		tx, err := s.write.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
+		charge := g.statement(ctx, tx)
 		for i, r := range group {
-			res, err := tx.ExecContext(ctx, s.cq.charge, r.args...)
+			res, err := charge.ExecContext(ctx, r.args...)
 			if err != nil {
 				return err
 			}
