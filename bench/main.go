@@ -43,6 +43,7 @@ type options struct {
 	dataDir     string
 	presignMax  int
 	verbose     bool
+	upDelay     time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -58,6 +59,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured gateway phase to this file")
 	fs.StringVar(&o.dataDir, "datadir", "", "directory for the chain and the gateway's SQLite database (default: a new temporary directory, removed afterwards)")
 	fs.IntVar(&o.presignMax, "presign-max", 400_000, "most vouchers signed ahead of phase B (each is about 1.5 KB); beyond it workers sign as they go")
+	fs.DurationVar(&o.upDelay, "upstream-delay", 0, "time the upstream waits before answering, standing for a real API's I/O (0: answer at once, which measures the gateway's whole overhead)")
 	fs.BoolVar(&o.verbose, "v", false, "log the gateway's warnings and errors to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -73,6 +75,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.channels < o.concurrency:
 		// A channel's vouchers are sequential: two workers cannot pay through one channel.
 		return o, fmt.Errorf("-channels (%d) must be at least -concurrency (%d): a channel's vouchers are sequential", o.channels, o.concurrency)
+	case o.upDelay < 0:
+		return o, errors.New("-upstream-delay must not be negative")
 	case o.presignMax < 0:
 		return o, errors.New("-presign-max must not be negative")
 	}

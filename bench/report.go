@@ -24,6 +24,7 @@ type report struct {
 	DataDir       string  `json:"dataDir"`
 	Network       string  `json:"network"`
 	Price         string  `json:"priceAtomic"`
+	UpstreamDelay float64 `json:"upstreamDelayMicros"`
 
 	Verify    verifyResult `json:"voucherVerification"`
 	Presign   presignStats `json:"presign"`
@@ -98,6 +99,11 @@ func (r *report) writeTable(w io.Writer) error {
 	fmt.Fprintf(&b, "  upstream and dev chain, so they all share those cores\n")
 	fmt.Fprintf(&b, "load: %d workers, closed loop, one keep-alive HTTP/1.1 connection each; %.0fs warm-up + %.0fs measured per phase\n",
 		r.Workers, r.WarmupSeconds, r.PhaseSeconds)
+	if r.UpstreamDelay > 0 {
+		fmt.Fprintf(&b, "upstream: answers after waiting %.0f µs (-upstream-delay: a real API's I/O, no CPU spent)\n", r.UpstreamDelay)
+	} else {
+		fmt.Fprintf(&b, "upstream: answers at once (-upstream-delay 0), so the ratio shows the gateway's whole CPU overhead\n")
+	}
 	fmt.Fprintf(&b, "gateway: GET /v1/quote at %s atomic units per request on %s, paid by cumulative vouchers over %d channels;\n", r.Price, r.Network, r.Channels)
 	fmt.Fprintf(&b, "  %d vouchers signed ahead (%.0f MB, %.1fs) after an unmeasured calibration pass at %.0f req/s; SQLite store in %s\n\n",
 		r.Presign.Vouchers, float64(r.Presign.Bytes)/1e6, r.Presign.Seconds, r.Presign.CalibrationRPS, r.DataDir)

@@ -30,7 +30,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	}
 
 	progress("starting the dev chain, the gateway (channels on), the bare proxy and the upstream")
-	t, err := startTargets(ctx, dataDir, log)
+	t, err := startTargets(ctx, dataDir, o.upDelay, log)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	rep := &report{
 		GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Workers: o.concurrency, Channels: o.channels, WarmupSeconds: o.warmup.Seconds(),
-		PhaseSeconds: o.duration.Seconds(), DataDir: dataDir, Price: set.price.String(), Network: offer.Network,
+		PhaseSeconds: o.duration.Seconds(), DataDir: dataDir, UpstreamDelay: float64(o.upDelay.Microseconds()), Price: set.price.String(), Network: offer.Network,
 		ThroughputTarget: throughputTarget, VerifyTargetMicros: verifyTargetMicros,
 	}
 	progress("voucher verification micro-benchmark (GOMAXPROCS=1)")

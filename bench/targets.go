@@ -36,7 +36,7 @@ type targets struct {
 
 // startTargets starts the upstream, the dev environment's gateway in front of it (channels on)
 // and a bare reverse proxy in front of it too, all on loopback.
-func startTargets(ctx context.Context, dataDir string, log *slog.Logger) (_ *targets, err error) {
+func startTargets(ctx context.Context, dataDir string, upstreamDelay time.Duration, log *slog.Logger) (_ *targets, err error) {
 	t := &targets{}
 	defer func() {
 		if err != nil {
@@ -47,7 +47,7 @@ func startTargets(ctx context.Context, dataDir string, log *slog.Logger) (_ *tar
 	if err != nil {
 		return nil, fmt.Errorf("upstream listen: %w", err)
 	}
-	t.upstream = newServer(http.HandlerFunc(serveUpstream))
+	t.upstream = newServer(upstreamHandler(upstreamDelay))
 	go t.upstream.Serve(upLn)
 	t.upstreamURL = "http://" + upLn.Addr().String()
 
@@ -92,11 +92,22 @@ func newServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 }
 
-func serveUpstream(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != quotePath {
-		http.NotFound(w, r)
-		return
-	}
+// upstreamHandler answers the quote route after delay, which stands for the time a real API
+// spends on I/O (its database, other services) without spending CPU on this machine.
+func upstreamHandler(delay time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != quotePath {
+			http.NotFound(w, r)
+			return
+		}
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		serveQuote(w)
+	})
+}
+
+func serveQuote(w http.ResponseWriter) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Content-Length", strconv.Itoa(len(upstreamBody)))
