@@ -22,6 +22,7 @@ type Store interface {
 	GetChannel(ctx context.Context, id string) (*store.Channel, error)
 	ChargeChannel(ctx context.Context, c store.ChannelCharge) error
 	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
+	HoldChannelRefund(ctx context.Context, h store.ChannelRefundHold) error
 	SyncChannel(ctx context.Context, id string, s store.ChannelChainState) error
 }
 

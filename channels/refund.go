@@ -16,6 +16,11 @@ import (
 	"github.com/payper/payper/x402"
 )
 
+// ErrTxNoEffect marks a RefundChain failure after which the transaction certainly changed
+// nothing on chain: it was never sent, or it was mined and reverted. Any other failure may still
+// be followed by the refund landing.
+var ErrTxNoEffect = errors.New("transaction had no effect")
+
 // RefundChain submits a cooperative refund.
 type RefundChain interface {
 	ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error)
@@ -58,13 +63,30 @@ func (m *Method) authorizeRefund(ctx context.Context, req x402.PaymentRequiremen
 		}
 		amount = pl.RefundAmount
 	}
-	return &refundCharge{m: m, network: req.Network, channel: *ch, payload: pl, payer: v.Payer, amount: amount}, nil
+	// Take the refund out of the spendable balance before anything else can happen: a voucher
+	// racing this refund is refused (its compare-and-set fails, and judged again it finds the
+	// lowered balance), so nothing is served on funds the refund sends back. A charge that won
+	// the race instead makes this hold fail, and the refund voucher is then stale.
+	held := *ch
+	held.Balance = new(big.Int).Sub(ch.Balance, amount)
+	held.ChainVersion = ch.ChainVersion + 1
+	err = m.Store.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: ch.ID, ExpectedCharged: ch.Charged,
+		ChainVersion: ch.ChainVersion, ExpectedBalance: ch.Balance, Balance: held.Balance})
+	m.forget(ch.ID)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return nil, x402.Failf(x402.ReasonBatchRefundPayload, "the channel changed while the refund was checked; sign it again for the current charged total")
+	case err != nil:
+		return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
+	}
+	return &refundCharge{m: m, network: req.Network, channel: *ch, held: held, payload: pl, payer: v.Payer, amount: amount}, nil
 }
 
 type refundCharge struct {
 	m       *Method
 	network string
-	channel store.Channel
+	channel store.Channel // as judged
+	held    store.Channel // after the hold
 	payload *batch.Payload
 	payer   common.Address
 	amount  *big.Int
@@ -72,8 +94,22 @@ type refundCharge struct {
 
 func (r *refundCharge) Payer() string { return r.payer.Hex() }
 
-// Cancel has nothing to give back: nothing was charged and nothing has been sent yet.
-func (r *refundCharge) Cancel(context.Context, string) {}
+// Cancel gives the held balance back: nothing was charged and no transaction was sent.
+func (r *refundCharge) Cancel(ctx context.Context, reason string) {
+	r.release(ctx, reason)
+}
+
+// release undoes the hold. When the channel moved since (the watcher synced the chain's own
+// figures), there is nothing to undo.
+func (r *refundCharge) release(ctx context.Context, reason string) {
+	m := r.m
+	m.forget(r.channel.ID)
+	err := m.Store.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: r.held.ID, ExpectedCharged: r.held.Charged,
+		ChainVersion: r.held.ChainVersion, ExpectedBalance: r.held.Balance, Balance: r.channel.Balance})
+	if err != nil && !errors.Is(err, store.ErrConflict) {
+		m.log().Error("giving back a refund hold failed; the watcher's next sync restores the balance", "channel", r.channel.ID, "reason", reason, "err", err)
+	}
+}
 
 func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
 	m, ch := r.m, r.channel
@@ -91,6 +127,11 @@ func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, 
 	}
 	tx, err := m.Refunds.Chain.ClaimAndRefund(ctx, claim, claimSig, r.amount, ch.RefundNonce, refundSig)
 	if err != nil {
+		// A transaction whose fate is unknown may still move the funds: the hold stays until the
+		// watcher records what happened.
+		if errors.Is(err, ErrTxNoEffect) {
+			r.release(ctx, "refund_transaction_failed")
+		}
 		return nil, x402.Fail(x402.ReasonBatchRefundTransactionFailed, "the refund transaction failed", err)
 	}
 	if m.Refunds.MarkClaimed != nil {

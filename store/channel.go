@@ -58,6 +58,20 @@ type ChannelCharge struct {
 	Signature       string
 }
 
+// ChannelRefundHold takes a cooperative refund out of a channel's spendable balance before the
+// refund transaction is sent: Balance goes from ExpectedBalance to Balance and ChainVersion
+// grows, provided the charged total and the chain version are still what the caller read (the
+// ChannelCharge compare-and-set). A voucher checked afterwards sees the lowered balance, so none
+// can spend what is about to be refunded; the watcher's next sync of the mined refund records
+// the chain's own figures.
+type ChannelRefundHold struct {
+	ID              string
+	ExpectedCharged *big.Int
+	ChainVersion    int64
+	ExpectedBalance *big.Int
+	Balance         *big.Int
+}
+
 // ChannelChainState is the on-chain state the watcher mirrors.
 type ChannelChainState struct {
 	Balance             *big.Int
@@ -92,6 +106,9 @@ type ChannelStore interface {
 	// UnchargeChannel takes back a charge whose request was not served (the upstream failed):
 	// Charged goes from `from` back to `to` if it is still `from`. The voucher is kept.
 	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
+	// HoldChannelRefund applies a refund hold atomically; ErrConflict when the channel's
+	// charged total, chain version or balance moved since the caller read them.
+	HoldChannelRefund(ctx context.Context, h ChannelRefundHold) error
 	// SyncChannel records on-chain state and bumps ChainVersion. State from a block older than
 	// the one already recorded is ignored.
 	SyncChannel(ctx context.Context, id string, s ChannelChainState) error

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -179,7 +180,7 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 		Store: g.store, Chain: watchChain{g.chain}, Network: cfg.Network, Logger: g.log.With("component", "watcher"),
 		Claim: func(ctx context.Context) error { _, err := g.claimer.RunOnce(ctx); return err },
 	}
-	refunds := &channels.Refunds{Chain: g.chain, Authorizer: g.settlerKey, MarkClaimed: g.store.MarkChannelClaimed}
+	refunds := &channels.Refunds{Chain: refundChain{g.chain}, Authorizer: g.settlerKey, MarkClaimed: g.store.MarkChannelClaimed}
 	return &channels.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Refunds: refunds,
 		Logger: g.log.With("component", "channels")}, nil
 }
@@ -194,6 +195,17 @@ func (w watchChain) ChannelEvents(ctx context.Context, from, to uint64) ([]chann
 		out[i] = channels.Event{ChannelID: e.ChannelID, Name: e.Name, Block: e.Block}
 	}
 	return out, err
+}
+
+// refundChain tells the refund path which chain failures certainly changed nothing.
+type refundChain struct{ *evm.Client }
+
+func (r refundChain) ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error) {
+	tx, err := r.Client.ClaimAndRefund(ctx, claim, claimSig, amount, nonce, refundSig)
+	if errors.Is(err, evm.ErrNotSent) || errors.Is(err, evm.ErrTxFailed) {
+		err = fmt.Errorf("%w: %w", channels.ErrTxNoEffect, err)
+	}
+	return tx, err
 }
 
 // Watcher is the escrow watcher, or nil when channels are disabled.

@@ -18,7 +18,7 @@ const channelColumns = `id, network, payer, payer_authorizer, receiver, receiver
 	created_at, updated_at`
 
 type channelQueries struct {
-	create, get, charge, uncharge, sync, markClaimed, state, list string
+	create, get, charge, uncharge, hold, sync, markClaimed, state, list string
 }
 
 func buildChannelQueries(d *Dialect) channelQueries {
@@ -31,6 +31,8 @@ ON CONFLICT (id) DO NOTHING RETURNING id`),
 		charge: d.bind(`UPDATE channels SET charged = ?, signed_max = ?, signature = ?, updated_at = ?
 WHERE id = ? AND charged = ? AND chain_version = ?`),
 		uncharge: d.bind(`UPDATE channels SET charged = ?, updated_at = ? WHERE id = ? AND charged = ?`),
+		hold: d.bind(`UPDATE channels SET balance = ?, chain_version = chain_version + 1, updated_at = ?
+WHERE id = ? AND charged = ? AND chain_version = ? AND balance = ?`),
 		sync: d.bind(`UPDATE channels SET balance = ?, total_claimed = ?, pending_withdrawal = ?,
 	withdraw_requested_at = ?, refund_nonce = ?, chain_version = chain_version + 1,
 	synced_block = ?, synced_at = ?, updated_at = ?
@@ -156,6 +158,16 @@ func (s *Store) UnchargeChannel(ctx context.Context, id string, from, to *big.In
 	}
 	id = normalizeHex(id)
 	return s.compareAndSet(ctx, "uncharge channel "+id, id, s.cq.uncharge, to.String(), s.dialect.TimeValue(s.timestamp()), id, from.String())
+}
+
+// HoldChannelRefund implements store.ChannelStore.
+func (s *Store) HoldChannelRefund(ctx context.Context, h store.ChannelRefundHold) error {
+	if err := checkAmounts(map[string]*big.Int{"expected charge": h.ExpectedCharged, "expected balance": h.ExpectedBalance, "balance": h.Balance}); err != nil {
+		return err
+	}
+	id := normalizeHex(h.ID)
+	return s.compareAndSet(ctx, "hold refund on channel "+id, id, s.cq.hold, h.Balance.String(), s.dialect.TimeValue(s.timestamp()),
+		id, h.ExpectedCharged.String(), h.ChainVersion, h.ExpectedBalance.String())
 }
 
 // MarkChannelClaimed implements store.ChannelStore.

@@ -231,3 +231,59 @@ func testChannelsSurviveReopen(t *testing.T, h *harness) {
 		t.Fatalf("after reopen: %+v", got)
 	}
 }
+
+// testChannelRefundHold: a refund hold lowers the balance only on the state the caller read, and
+// a charge that raced it (read before the hold) is refused afterwards.
+func testChannelRefundHold(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	c := newChannel(1)
+	mustCreateChannel(t, s, c)
+	c = mustGetChannel(t, s, c.ID)
+	if err := s.ChargeChannel(ctx, charge(c, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	read := mustGetChannel(t, s, c.ID) // charged 1000, balance 10 000
+	hold := func(from *store.Channel, refund int64) store.ChannelRefundHold {
+		return store.ChannelRefundHold{ID: from.ID, ExpectedCharged: from.Charged, ChainVersion: from.ChainVersion,
+			ExpectedBalance: from.Balance, Balance: new(big.Int).Sub(from.Balance, big.NewInt(refund))}
+	}
+	// A voucher charged after the refund was judged: the hold must not go through.
+	racer := mustGetChannel(t, s, c.ID)
+	if err := s.ChargeChannel(ctx, charge(racer, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.HoldChannelRefund(ctx, hold(read, 9000)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("hold over a moved charge: %v", err)
+	}
+	read = mustGetChannel(t, s, c.ID) // charged 2000
+	if err := s.HoldChannelRefund(ctx, hold(read, 8000)); err != nil {
+		t.Fatal(err)
+	}
+	// A voucher judged before the hold: its compare-and-set fails on the chain version.
+	if err := s.ChargeChannel(ctx, charge(read, 1000)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("charge on the state before the hold: %v", err)
+	}
+	held := mustGetChannel(t, s, c.ID)
+	if held.Balance.Int64() != 2000 || held.Charged.Int64() != 2000 || held.ChainVersion != read.ChainVersion+1 {
+		t.Fatalf("after the hold: %+v", held)
+	}
+	if err := s.HoldChannelRefund(ctx, hold(read, 8000)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second hold on the same read: %v", err)
+	}
+	if err := s.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: channelID(42), ExpectedCharged: big.NewInt(0),
+		ExpectedBalance: big.NewInt(1), Balance: big.NewInt(0)}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("hold on an unknown channel: %v", err)
+	}
+	if err := s.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: c.ID, ExpectedCharged: big.NewInt(0),
+		ExpectedBalance: big.NewInt(1), Balance: big.NewInt(-1)}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("negative balance: %v", err)
+	}
+	// The chain's figures, once synced, replace the held balance.
+	if err := s.SyncChannel(ctx, c.ID, store.ChannelChainState{Balance: big.NewInt(2000), TotalClaimed: big.NewInt(2000), Block: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGetChannel(t, s, c.ID); got.Balance.Int64() != 2000 || got.TotalClaimed.Int64() != 2000 {
+		t.Fatalf("after the sync: %+v", got)
+	}
+}

@@ -56,6 +56,7 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 		{"CanceledContext", testCanceledContext},
 		{"ChannelRoundTrip", testChannelRoundTrip},
 		{"ChannelCharge", testChannelCharge},
+		{"ChannelRefundHold", testChannelRefundHold},
 		{"ConcurrentChannelCharges", testConcurrentChannelCharges},
 		{"ChannelClaimsAndList", testChannelClaimsAndList},
 		{"ChannelsSurviveReopen", testChannelsSurviveReopen},
