@@ -81,6 +81,8 @@ func (c Config) withDefaults() Config {
 // Chain is a running dev chain. Close it when done.
 type Chain struct {
 	stack   *node.Node
+	eth     *eth.Ethereum
+	beacon  *catalyst.SimulatedBeacon
 	rpcURL  string
 	chainID *big.Int
 
@@ -129,6 +131,8 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	}
 	c := &Chain{
 		stack:   stack,
+		eth:     backend,
+		beacon:  beacon,
 		rpcURL:  dialableURL(stack.HTTPEndpoint()),
 		chainID: new(big.Int).SetUint64(cfg.ChainID),
 	}
@@ -224,6 +228,27 @@ func sealFirstBlock(ctx context.Context, backend *eth.Ethereum, beacon *catalyst
 		}
 	}
 	return nil
+}
+
+// AdjustTime seals an empty block d later than the latest one, so that the chain's clock jumps
+// ahead (blocks that follow keep counting from there). It waits for pending transactions to be
+// mined first, since the jump must come in a block of its own. For tests of time locks, such as an
+// escrow withdraw delay; d is whole seconds.
+func (c *Chain) AdjustTime(ctx context.Context, d time.Duration) error {
+	for {
+		err := c.beacon.AdjustTime(d)
+		if err == nil {
+			return nil
+		}
+		if pending, _ := c.eth.TxPool().Stats(); pending == 0 {
+			return fmt.Errorf("devchain: adjust time: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // RPCURL returns the HTTP JSON-RPC URL, with the real port when the

@@ -403,3 +403,31 @@ func TestStartFailsOnBusyPort(t *testing.T) {
 		t.Fatal("Start succeeded on a port that is in use")
 	}
 }
+
+func TestAdjustTimeMovesTheChainClock(t *testing.T) {
+	ctx := context.Background()
+	c, err := Start(ctx, Config{ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	client, err := ethclient.DialContext(ctx, c.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	before, err := client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AdjustTime(ctx, 901*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	after, err := client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Number.Uint64() != before.Number.Uint64()+1 || after.Time != before.Time+901 {
+		t.Fatalf("block %d at %d, then block %d at %d; want one block 901 s later", before.Number, before.Time, after.Number, after.Time)
+	}
+}

@@ -118,3 +118,15 @@ func (c *Client) BlockNumber(ctx context.Context) (uint64, error) {
 	defer cancel()
 	return c.eth.BlockNumber(ctx)
 }
+
+// LatestBlockTime returns the latest block's timestamp: the chain's own clock, which the escrow
+// judges withdraw delays by.
+func (c *Client) LatestBlockTime(ctx context.Context) (time.Time, error) {
+	ctx, cancel := c.callCtx(ctx)
+	defer cancel()
+	head, err := c.eth.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return time.Unix(int64(head.Time), 0), nil
+}

@@ -159,6 +159,27 @@ func TestChannelCommands(t *testing.T) {
 	if e.balance(payTo)-payToBefore != 4000 || e.balance(escrow)-escrowBefore != 7000 || payerBefore-e.balance(payer.Address) != 11_000 {
 		t.Fatalf("payTo +%d escrow +%d payer -%d", e.balance(payTo)-payToBefore, e.balance(escrow)-escrowBefore, payerBefore-e.balance(payer.Address))
 	}
+
+	// The delay passes (the dev chain's clock jumps 15 minutes): withdraw finalizes and the payer
+	// has back exactly what it did not spend.
+	if err := e.Dev.Chain.AdjustTime(context.Background(), 901*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = e.mustPayper(append(append([]string{"channel", "withdraw", "--json"}, who...), v.ChannelID)...)
+	var done withdrawal
+	if err := json.Unmarshal([]byte(out), &done); err != nil {
+		t.Fatalf("final withdraw --json: %v\n%s", err, out)
+	}
+	if done.Withdrawn != "7000" || done.FinalizeTx == "" || done.RemainingSeconds != 0 {
+		t.Fatalf("final withdraw: %+v", done)
+	}
+	if e.balance(escrow) != escrowBefore || payerBefore-e.balance(payer.Address) != 4000 || e.balance(payTo)-payToBefore != 4000 {
+		t.Fatalf("after finalizing: escrow %+d payer -%d payTo +%d; want 0, 4000, 4000",
+			e.balance(escrow)-escrowBefore, payerBefore-e.balance(payer.Address), e.balance(payTo)-payToBefore)
+	}
+	if views := e.status(flags...); views[0].OnChain.Balance != "3000" || views[0].OnChain.PendingWithdrawal != "0" {
+		t.Fatalf("status after finalizing: %+v", views[0].OnChain)
+	}
 }
 
 // TestChannelRefundCommand: a cooperative refund returns the unspent deposit at once; afterwards

@@ -167,8 +167,20 @@ func runChannelWithdraw(ctx context.Context, args []string, stdout, stderr io.Wr
 		return err
 	}
 	defer chain.Close()
-	w := &withdrawer{chain: chain, store: st, cf: cf, out: stdout, payer: key, now: time.Now, sleep: sleepCtx, every: 10 * time.Second}
+	now := func() time.Time { return chainNow(ctx, chain) }
+	w := &withdrawer{chain: chain, store: st, cf: cf, out: stdout, payer: key, now: now, sleep: sleepCtx, every: 10 * time.Second}
 	return w.run(ctx, rec, amount, *noWait)
+}
+
+// chainNow is the later of the wall clock and the latest block's time. The escrow judges the
+// delay by block time, which on a public chain follows the wall clock and on a dev chain may have
+// been moved ahead.
+func chainNow(ctx context.Context, chain *evm.Client) time.Time {
+	now := time.Now()
+	if t, err := chain.LatestBlockTime(ctx); err == nil && t.After(now) {
+		return t
+	}
+	return now
 }
 
 // withdrawer runs a timed withdrawal: initiate, wait out the delay, finalize.
