@@ -59,12 +59,19 @@ func (w *Watcher) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	list, err := w.Store.ListChannels(ctx, store.ChannelFilter{Network: w.Network, Limit: store.MaxListLimit})
-	if err != nil {
-		return err
-	}
-	for _, ch := range list {
-		w.refresh(ctx, common.HexToHash(ch.ID))
+	after := ""
+	for {
+		page, err := w.Store.ListChannels(ctx, store.ChannelFilter{Network: w.Network, ByID: true, AfterID: after, Limit: store.MaxListLimit})
+		if err != nil {
+			return err
+		}
+		for _, ch := range page {
+			w.refresh(ctx, common.HexToHash(ch.ID))
+		}
+		if len(page) < store.MaxListLimit {
+			break
+		}
+		after = page[len(page)-1].ID
 	}
 	w.next = head + 1
 	return nil

@@ -89,6 +89,10 @@ type ChannelFilter struct {
 	Payer    string
 	// Unclaimed keeps channels whose charged total is not yet claimed on chain.
 	Unclaimed bool
+	// ByID lists in ascending id order instead of most recently updated first, starting after
+	// AfterID when it is set: a stable order for paging through every channel.
+	ByID    bool
+	AfterID string
 	// Limit caps the result; 0 means DefaultListLimit, values above MaxListLimit are lowered.
 	Limit int
 }

@@ -18,7 +18,7 @@ const channelColumns = `id, network, payer, payer_authorizer, receiver, receiver
 	created_at, updated_at`
 
 type channelQueries struct {
-	create, get, charge, uncharge, hold, sync, markClaimed, state, list string
+	create, get, charge, uncharge, hold, sync, markClaimed, state, list, listByID string
 }
 
 func buildChannelQueries(d *Dialect) channelQueries {
@@ -41,8 +41,12 @@ WHERE id = ? AND synced_block <= ?`),
 		state:       d.bind(`SELECT chain_version FROM channels WHERE id = ?`),
 		list: d.bind(`SELECT ` + channelColumns + ` FROM channels
 WHERE (? = '' OR network = ?) AND (? = '' OR receiver = ?) AND (? = '' OR payer = ?)
-	AND (? = 0 OR charged <> claimed)
+	AND (? = 0 OR charged <> claimed) AND ? = ''
 ORDER BY updated_at DESC, id LIMIT ?`),
+		listByID: d.bind(`SELECT ` + channelColumns + ` FROM channels
+WHERE (? = '' OR network = ?) AND (? = '' OR receiver = ?) AND (? = '' OR payer = ?)
+	AND (? = 0 OR charged <> claimed) AND id > ?
+ORDER BY id LIMIT ?`),
 	}
 }
 
@@ -240,10 +244,16 @@ func (s *Store) ListChannels(ctx context.Context, f store.ChannelFilter) ([]stor
 		unclaimed = 1
 	}
 	recv, payer := normalizeHex(f.Receiver), normalizeHex(f.Payer)
+	query, after := s.cq.list, ""
+	if f.ByID {
+		query, after = s.cq.listByID, normalizeHex(f.AfterID)
+	} else if f.AfterID != "" {
+		return nil, fmt.Errorf("%w: AfterID pages only a ByID listing", store.ErrInvalid)
+	}
 	var out []store.Channel
 	err := s.withRetry(ctx, func() error {
 		out = out[:0]
-		rows, err := s.read.QueryContext(ctx, s.cq.list, f.Network, f.Network, recv, recv, payer, payer, unclaimed, limit)
+		rows, err := s.read.QueryContext(ctx, query, f.Network, f.Network, recv, recv, payer, payer, unclaimed, after, limit)
 		if err != nil {
 			return err
 		}

@@ -214,6 +214,30 @@ func testChannelClaimsAndList(t *testing.T, h *harness) {
 	if byPayer, _ := s.ListChannels(ctx, store.ChannelFilter{Payer: testAccount2, Limit: 2}); len(byPayer) != 2 {
 		t.Fatalf("limit: %d", len(byPayer))
 	}
+	// Paging by id visits every channel once, in id order, whatever was updated meanwhile.
+	var seen []string
+	after := ""
+	for {
+		page, err := s.ListChannels(ctx, store.ChannelFilter{ByID: true, AfterID: after, Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			seen = append(seen, c.ID)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = strings.ToUpper(page[len(page)-1].ID[2:]) // the cursor's case does not matter
+		after = "0x" + after
+	}
+	want := []string{strings.ToLower(channelID(1)), strings.ToLower(channelID(2)), strings.ToLower(channelID(3)), strings.ToLower(channelID(4))}
+	if strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Fatalf("paged by id: %v, want %v", seen, want)
+	}
+	if _, err := s.ListChannels(ctx, store.ChannelFilter{AfterID: want[0]}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("AfterID without ByID: %v", err)
+	}
 }
 
 func testChannelsSurviveReopen(t *testing.T, h *harness) {
