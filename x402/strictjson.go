@@ -128,28 +128,45 @@ func (s *strictScanner) value() error {
 	}
 }
 
-func (s *strictScanner) enter() error {
+// enter reads the opening bracket of an object or array and reports whether closing follows at
+// once (the container is empty, and has been read whole).
+func (s *strictScanner) enter(closing byte) (empty bool, err error) {
 	if s.depth >= maxJSONDepth {
-		return s.fail("nested deeper than %d", maxJSONDepth)
+		return false, s.fail("nested deeper than %d", maxJSONDepth)
 	}
 	s.depth++
 	s.pos++
-	return nil
+	s.skipSpace()
+	if s.peek() == closing {
+		s.pos++
+		s.depth--
+		return true, nil
+	}
+	return false, nil
+}
+
+// more reads what follows a member or element: a comma (more follow) or the closing bracket.
+func (s *strictScanner) more(closing byte) (bool, error) {
+	s.skipSpace()
+	switch s.peek() {
+	case ',':
+		s.pos++
+		return true, nil
+	case closing:
+		s.pos++
+		s.depth--
+		return false, nil
+	}
+	return false, s.fail("expected ',' or '%c'", closing)
 }
 
 func (s *strictScanner) object() error {
-	if err := s.enter(); err != nil {
+	if empty, err := s.enter('}'); empty || err != nil {
 		return err
 	}
 	first := len(s.keys)
 	var index map[string]struct{} // built once the object has many keys
 	defer func() { s.keys = s.keys[:first] }()
-	s.skipSpace()
-	if s.peek() == '}' {
-		s.pos++
-		s.depth--
-		return nil
-	}
 	for {
 		s.skipSpace()
 		if s.peek() != '"' {
@@ -190,45 +207,23 @@ func (s *strictScanner) object() error {
 		if err := s.value(); err != nil {
 			return err
 		}
-		s.skipSpace()
-		switch s.peek() {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			s.depth--
-			return nil
-		default:
-			return s.fail("expected ',' or '}' in an object")
+		if more, err := s.more('}'); !more || err != nil {
+			return err
 		}
 	}
 }
 
 func (s *strictScanner) array() error {
-	if err := s.enter(); err != nil {
+	if empty, err := s.enter(']'); empty || err != nil {
 		return err
-	}
-	s.skipSpace()
-	if s.peek() == ']' {
-		s.pos++
-		s.depth--
-		return nil
 	}
 	for {
 		s.skipSpace()
 		if err := s.value(); err != nil {
 			return err
 		}
-		s.skipSpace()
-		switch s.peek() {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			s.depth--
-			return nil
-		default:
-			return s.fail("expected ',' or ']' in an array")
+		if more, err := s.more(']'); !more || err != nil {
+			return err
 		}
 	}
 }
