@@ -203,11 +203,15 @@ func (m *Method) remember(ch *store.Channel) { m.views.Store(common.HexToHash(ch
 
 func (m *Method) forget(id string) { m.views.Delete(common.HexToHash(id)) }
 
-// charge applies the voucher with the store's compare-and-set.
+// charge applies the voucher with the store's compare-and-set. The expected charged total is the
+// one the voucher was verified against (its amount less the price), not whatever ch holds: a
+// caller that read the channel again after verifying (a deposit does) must not charge on top of
+// a total the voucher was not checked against.
 func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *store.Channel, v *batch.Verified, price *big.Int) (*charge, error) {
 	max := v.Payload.Voucher.MaxClaimableAmount
+	base := new(big.Int).Sub(max, price)
 	err := m.Store.ChargeChannel(ctx, store.ChannelCharge{
-		ID: ch.ID, ExpectedCharged: ch.Charged, ChainVersion: ch.ChainVersion,
+		ID: ch.ID, ExpectedCharged: base, ChainVersion: ch.ChainVersion,
 		Charged: max, SignedMax: max, Signature: common.Bytes2Hex(v.Payload.Voucher.Signature),
 	})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
@@ -219,7 +223,7 @@ func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *s
 	after := *ch
 	after.Charged, after.SignedMax, after.Signature = max, max, common.Bytes2Hex(v.Payload.Voucher.Signature)
 	m.remember(&after)
-	return &charge{m: m, network: req.Network, channel: after, previous: ch.Charged, price: price, payer: v.Payer}, nil
+	return &charge{m: m, network: req.Network, channel: after, previous: base, price: price, payer: v.Payer}, nil
 }
 
 // charge is a voucher charged in the store; Cancel takes it back.

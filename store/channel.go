@@ -46,9 +46,9 @@ type Channel struct {
 	UpdatedAt time.Time
 }
 
-// ChannelCharge moves a channel's charged total from ExpectedCharged to Charged, recording the
-// voucher that covers it, provided nobody charged it and the watcher did not update it since the
-// caller read it.
+// ChannelCharge moves a channel's charged total from ExpectedCharged up to Charged (a charge
+// that does not increase it is ErrInvalid), recording the voucher that covers it, provided
+// nobody charged it and the watcher did not update it since the caller read it.
 type ChannelCharge struct {
 	ID              string
 	ExpectedCharged *big.Int

@@ -143,6 +143,10 @@ func (s *Store) ChargeChannel(ctx context.Context, c store.ChannelCharge) error 
 	if err := checkAmounts(map[string]*big.Int{"expected charge": c.ExpectedCharged, "charge": c.Charged, "signedMax": c.SignedMax}); err != nil {
 		return err
 	}
+	if c.Charged.Cmp(c.ExpectedCharged) <= 0 {
+		// A charged total only grows; anything else would serve a request on an old payment.
+		return fmt.Errorf("%w: charge to %s from %s does not increase the charged total", store.ErrInvalid, c.Charged, c.ExpectedCharged)
+	}
 	id := normalizeHex(c.ID)
 	args := []any{c.Charged.String(), c.SignedMax.String(), normalizeHex(c.Signature), s.dialect.TimeValue(s.timestamp()),
 		id, c.ExpectedCharged.String(), c.ChainVersion}

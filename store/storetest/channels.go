@@ -127,6 +127,15 @@ func testChannelCharge(t *testing.T, h *harness) {
 	if c.Charged.Int64() != 1000 || c.SignedMax.Int64() != 2000 {
 		t.Fatalf("uncharge must keep the voucher: %+v", c)
 	}
+	// A charged total never goes down, nor is it charged again at the same amount.
+	for _, to := range []int64{1000, 500} {
+		c = mustGetChannel(t, s, c.ID)
+		err := s.ChargeChannel(ctx, store.ChannelCharge{ID: c.ID, ExpectedCharged: c.Charged, ChainVersion: c.ChainVersion,
+			Charged: big.NewInt(to), SignedMax: big.NewInt(to)})
+		if !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("charge from %s to %d: %v", c.Charged, to, err)
+		}
+	}
 	if err := s.ChargeChannel(ctx, store.ChannelCharge{ID: channelID(42), ExpectedCharged: big.NewInt(0), Charged: big.NewInt(1), SignedMax: big.NewInt(1)}); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("charge of an unknown channel: %v", err)
 	}

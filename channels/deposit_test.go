@@ -1,0 +1,113 @@
+package channels
+
+import (
+	"context"
+	"math/big"
+	"path/filepath"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/store/sqlite"
+	"github.com/payper/payper/x402"
+)
+
+// slowDepositChain is an escrow whose deposits take long enough for other requests to be served
+// meanwhile: mining runs the during hook first. The real escrow's deposits are tested end to end
+// in internal/app; this pins down the interleaving, which a real chain cannot.
+type slowDepositChain struct {
+	state  store.ChannelChainState
+	during func()
+}
+
+func (c *slowDepositChain) ChannelState(context.Context, common.Hash) (store.ChannelChainState, error) {
+	return c.state, nil
+}
+
+func (c *slowDepositChain) BalanceOf(context.Context, common.Address, common.Address) (*big.Int, error) {
+	return big.NewInt(1e12), nil
+}
+
+func (c *slowDepositChain) Deposit(_ context.Context, _ batch.ChannelConfig, d batch.Deposit) (common.Hash, error) {
+	if c.during != nil {
+		c.during()
+	}
+	c.state.Balance = new(big.Int).Add(c.state.Balance, d.Amount)
+	c.state.Block++
+	return common.HexToHash("0x99"), nil
+}
+
+// TestDepositRacingVouchersNeverLowersTheCharge: a top-up judged at charged total 100 is mined
+// while three vouchers (110, 120, 130) are served on other requests. Its own voucher (110) was
+// verified against 100, so it must not be charged on top of 130 (nor reset the total to 110).
+func TestDepositRacingVouchersNeverLowersTheCharge(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	receiverKey, _ := crypto.GenerateKey()
+	payerKey, _ := crypto.GenerateKey()
+	offer := batch.Offer{Network: "eip155:1337", Asset: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+		Name: "USD Coin", Version: "2", PayTo: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+		ReceiverAuthorizer: crypto.PubkeyToAddress(receiverKey.PublicKey), WithdrawDelay: 900, MaxTimeoutSeconds: 60}
+	verifier, err := batch.NewVerifier(batch.VerifierConfig{Network: offer.Network})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := &slowDepositChain{state: store.ChannelChainState{Balance: big.NewInt(1000), TotalClaimed: big.NewInt(0),
+		PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}}
+	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain}
+	signer := &batch.Signer{Key: payerKey}
+	price := big.NewInt(10)
+	req := offer.Requirements(price)
+	pay := func(p *batch.Payload, err error) error {
+		if err != nil {
+			return err
+		}
+		pp, err := batch.PaymentPayload(req, nil, p)
+		if err != nil {
+			return err
+		}
+		c, err := m.Authorize(ctx, req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
+		if err == nil {
+			_, err = c.Complete(ctx)
+		}
+		return err
+	}
+	for cum := int64(10); cum <= 100; cum += 10 {
+		if err := pay(signer.VoucherPayload(req, big.NewInt(cum))); err != nil {
+			t.Fatalf("voucher %d: %v", cum, err)
+		}
+	}
+	chain.during = func() {
+		chain.during = nil
+		for cum := int64(110); cum <= 130; cum += 10 {
+			if err := pay(signer.VoucherPayload(req, big.NewInt(cum))); err != nil {
+				t.Errorf("voucher %d served while the deposit mined: %v", cum, err)
+			}
+		}
+	}
+	deposit, err := signer.DepositPayload(req, big.NewInt(500), big.NewInt(110))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pay(deposit, nil)
+	if reason, _ := x402.ReasonOf(err); reason != x402.ReasonBatchChannelBusy {
+		t.Fatalf("deposit whose voucher went stale while mining: %v, want %s", err, x402.ReasonBatchChannelBusy)
+	}
+	got, err := st.GetChannel(ctx, verifier.ChannelID(deposit.ChannelConfig).Hex())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 13 requests served at 10 each; the deposit itself counts (balance 1500) but its request
+	// was refused.
+	if got.Charged.Int64() != 130 || got.SignedMax.Int64() != 130 || got.Balance.Int64() != 1500 {
+		t.Fatalf("channel after the race: charged %s, signedMax %s, balance %s; want 130, 130, 1500", got.Charged, got.SignedMax, got.Balance)
+	}
+}
