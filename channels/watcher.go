@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -46,19 +47,26 @@ type Watcher struct {
 	Claim  func(ctx context.Context) error
 	Logger *slog.Logger
 
-	mu   sync.Mutex // one round at a time
-	next uint64     // first block not yet read
+	mu      sync.Mutex // one round at a time
+	next    uint64     // first block not yet read
+	started bool       // Start succeeded: every known channel was refreshed once
 }
 
 // Start refreshes every known channel from the chain (covering events missed while the gateway
-// was down) and positions the watcher at the current head.
+// was down) and positions the watcher at the current head. When a refresh fails the watcher stays
+// unstarted, and the next RunOnce starts it again: a missed withdrawal must not go unseen.
 func (w *Watcher) Start(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.start(ctx)
+}
+
+func (w *Watcher) start(ctx context.Context) error {
 	head, err := w.Chain.BlockNumber(ctx)
 	if err != nil {
 		return err
 	}
+	var failed []error
 	after := ""
 	for {
 		page, err := w.Store.ListChannels(ctx, store.ChannelFilter{Network: w.Network, ByID: true, AfterID: after, Limit: store.MaxListLimit})
@@ -66,21 +74,31 @@ func (w *Watcher) Start(ctx context.Context) error {
 			return err
 		}
 		for _, ch := range page {
-			w.refresh(ctx, common.HexToHash(ch.ID))
+			if err := w.refresh(ctx, common.HexToHash(ch.ID)); err != nil {
+				failed = append(failed, err)
+			}
 		}
 		if len(page) < store.MaxListLimit {
 			break
 		}
 		after = page[len(page)-1].ID
 	}
-	w.next = head + 1
+	if len(failed) > 0 {
+		return fmt.Errorf("refreshing %d channels failed: %w", len(failed), errors.Join(failed...))
+	}
+	w.next, w.started = head+1, true
 	return nil
 }
 
-// RunOnce reads the events since the last round and refreshes the channels they touch.
+// RunOnce reads the events since the last round and refreshes the channels they touch. The
+// round's blocks count as read only when every refresh succeeded; otherwise the next round reads
+// them again (a sync never goes back to older state, so reading twice is harmless).
 func (w *Watcher) RunOnce(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if !w.started {
+		return w.start(ctx)
+	}
 	head, err := w.Chain.BlockNumber(ctx)
 	if err != nil || head < w.next {
 		return err
@@ -92,8 +110,10 @@ func (w *Watcher) RunOnce(ctx context.Context) error {
 	touched := map[common.Hash]bool{}
 	withdrawal := false
 	for _, ev := range events {
-		if _, err := w.Store.GetChannel(ctx, ev.ChannelID.Hex()); errors.Is(err, store.ErrNotFound) {
-			continue // not one of ours
+		if !touched[ev.ChannelID] {
+			if _, err := w.Store.GetChannel(ctx, ev.ChannelID.Hex()); errors.Is(err, store.ErrNotFound) {
+				continue // not one of ours
+			}
 		}
 		touched[ev.ChannelID] = true
 		if ev.Name == "WithdrawInitiated" {
@@ -101,26 +121,33 @@ func (w *Watcher) RunOnce(ctx context.Context) error {
 			w.log().Info("payer started a withdrawal", "channel", ev.ChannelID, "block", ev.Block)
 		}
 	}
+	var failed []error
 	for id := range touched {
-		w.refresh(ctx, id)
+		if err := w.refresh(ctx, id); err != nil {
+			failed = append(failed, err)
+		}
 	}
-	w.next = head + 1
 	if withdrawal && w.Claim != nil {
 		if err := w.Claim(ctx); err != nil {
 			w.log().Error("claiming before a withdrawal failed", "err", err)
 		}
 	}
+	if len(failed) > 0 {
+		return fmt.Errorf("refreshing %d channels failed; blocks %d-%d will be read again: %w", len(failed), w.next, head, errors.Join(failed...))
+	}
+	w.next = head + 1
 	return nil
 }
 
-func (w *Watcher) refresh(ctx context.Context, id common.Hash) {
+func (w *Watcher) refresh(ctx context.Context, id common.Hash) error {
 	st, err := w.Chain.ChannelState(ctx, id)
 	if err == nil {
 		err = w.Store.SyncChannel(ctx, id.Hex(), st)
 	}
 	if err != nil {
-		w.log().Warn("refreshing a channel failed", "channel", id, "err", err)
+		return fmt.Errorf("refresh channel %s: %w", id.Hex(), err)
 	}
+	return nil
 }
 
 // Run follows the chain every interval until ctx ends.
