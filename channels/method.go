@@ -23,6 +23,7 @@ type Store interface {
 	ChargeChannel(ctx context.Context, c store.ChannelCharge) error
 	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
 	HoldChannelRefund(ctx context.Context, h store.ChannelRefundHold) error
+	ReleaseChannelRefund(ctx context.Context, id string, amount *big.Int) error
 	SyncChannel(ctx context.Context, id string, s store.ChannelChainState) error
 }
 
@@ -123,9 +124,15 @@ func (m *Method) create(ctx context.Context, id common.Hash, cfg batch.ChannelCo
 	return nil
 }
 
+// snapshot is what the verifier judges a payment on. Funds held for a refund in flight are not
+// there to spend.
 func snapshot(ch *store.Channel) batch.Snapshot {
+	balance := ch.Balance
+	if ch.RefundHold != nil && ch.RefundHold.Sign() > 0 {
+		balance = new(big.Int).Sub(ch.Balance, ch.RefundHold)
+	}
 	return batch.Snapshot{
-		ChargedCumulative: ch.Charged, Balance: ch.Balance, TotalClaimed: ch.TotalClaimed,
+		ChargedCumulative: ch.Charged, Balance: balance, TotalClaimed: ch.TotalClaimed,
 		PendingWithdrawal: ch.PendingWithdrawal, WithdrawRequestedAt: uint64(ch.WithdrawRequestedAt),
 		RefundNonce: ch.RefundNonce, SignedMaxClaimable: ch.SignedMax, Signature: common.FromHex(ch.Signature),
 	}

@@ -63,30 +63,26 @@ func (m *Method) authorizeRefund(ctx context.Context, req x402.PaymentRequiremen
 		}
 		amount = pl.RefundAmount
 	}
-	// Take the refund out of the spendable balance before anything else can happen: a voucher
-	// racing this refund is refused (its compare-and-set fails, and judged again it finds the
-	// lowered balance), so nothing is served on funds the refund sends back. A charge that won
-	// the race instead makes this hold fail, and the refund voucher is then stale.
-	held := *ch
-	held.Balance = new(big.Int).Sub(ch.Balance, amount)
-	held.ChainVersion = ch.ChainVersion + 1
+	// Hold the refund before anything else can happen: a voucher racing this refund is refused
+	// (its compare-and-set fails, and judged again it finds the funds held), so nothing is served
+	// on funds the refund sends back. A charge that won the race makes this hold fail instead,
+	// and the refund voucher is then stale. The hold outlives chain syncs until the refund lands.
 	err = m.Store.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: ch.ID, ExpectedCharged: ch.Charged,
-		ChainVersion: ch.ChainVersion, ExpectedBalance: ch.Balance, Balance: held.Balance})
+		ChainVersion: ch.ChainVersion, Amount: amount})
 	m.forget(ch.ID)
 	switch {
 	case errors.Is(err, store.ErrConflict):
-		return nil, x402.Failf(x402.ReasonBatchRefundPayload, "the channel changed while the refund was checked; sign it again for the current charged total")
+		return nil, x402.Failf(x402.ReasonBatchRefundPayload, "the channel changed while the refund was checked, or another refund is under way; sign it again for the current charged total")
 	case err != nil:
 		return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
 	}
-	return &refundCharge{m: m, network: req.Network, channel: *ch, held: held, payload: pl, payer: v.Payer, amount: amount}, nil
+	return &refundCharge{m: m, network: req.Network, channel: *ch, payload: pl, payer: v.Payer, amount: amount}, nil
 }
 
 type refundCharge struct {
 	m       *Method
 	network string
-	channel store.Channel // as judged
-	held    store.Channel // after the hold
+	channel store.Channel // as judged, before the hold
 	payload *batch.Payload
 	payer   common.Address
 	amount  *big.Int
@@ -99,15 +95,14 @@ func (r *refundCharge) Cancel(ctx context.Context, reason string) {
 	r.release(ctx, reason)
 }
 
-// release undoes the hold. When the channel moved since (the watcher synced the chain's own
-// figures), there is nothing to undo.
+// release drops the hold of a refund that did not happen. When a sync has cleared it already,
+// there is nothing to drop.
 func (r *refundCharge) release(ctx context.Context, reason string) {
 	m := r.m
 	m.forget(r.channel.ID)
-	err := m.Store.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: r.held.ID, ExpectedCharged: r.held.Charged,
-		ChainVersion: r.held.ChainVersion, ExpectedBalance: r.held.Balance, Balance: r.channel.Balance})
+	err := m.Store.ReleaseChannelRefund(ctx, r.channel.ID, r.amount)
 	if err != nil && !errors.Is(err, store.ErrConflict) {
-		m.log().Error("giving back a refund hold failed; the watcher's next sync restores the balance", "channel", r.channel.ID, "reason", reason, "err", err)
+		m.log().Error("releasing a refund hold failed; the funds stay unspendable until the refund nonce moves", "channel", r.channel.ID, "reason", reason, "err", err)
 	}
 }
 

@@ -37,6 +37,11 @@ type Channel struct {
 	PendingWithdrawal   *big.Int
 	WithdrawRequestedAt int64 // Unix seconds; 0 when no withdrawal is pending
 	RefundNonce         *big.Int
+	// RefundHold is the part of Balance a cooperative refund in flight is sending back: no
+	// voucher may spend it. Chain syncs leave it alone until the refund nonce moves (the refund
+	// landed, and Balance no longer holds it); ReleaseChannelRefund drops it when the refund
+	// did not happen.
+	RefundHold *big.Int
 	// ChainVersion grows with every mirror update; SyncedBlock is the block it reflects.
 	ChainVersion int64
 	SyncedBlock  uint64
@@ -58,18 +63,16 @@ type ChannelCharge struct {
 	Signature       string
 }
 
-// ChannelRefundHold takes a cooperative refund out of a channel's spendable balance before the
-// refund transaction is sent: Balance goes from ExpectedBalance to Balance and ChainVersion
-// grows, provided the charged total and the chain version are still what the caller read (the
-// ChannelCharge compare-and-set). A voucher checked afterwards sees the lowered balance, so none
-// can spend what is about to be refunded; the watcher's next sync of the mined refund records
-// the chain's own figures.
+// ChannelRefundHold puts Amount of a channel's balance on hold for a cooperative refund, before
+// the refund transaction is sent, provided the charged total and chain version are still what
+// the caller read (the ChannelCharge compare-and-set) and no other refund holds funds. The chain
+// version grows, so a voucher judged on the state before the hold fails its compare-and-set, and
+// judged again it finds the funds held.
 type ChannelRefundHold struct {
 	ID              string
 	ExpectedCharged *big.Int
 	ChainVersion    int64
-	ExpectedBalance *big.Int
-	Balance         *big.Int
+	Amount          *big.Int
 }
 
 // ChannelChainState is the on-chain state the watcher mirrors.
@@ -111,8 +114,11 @@ type ChannelStore interface {
 	// Charged goes from `from` back to `to` if it is still `from`. The voucher is kept.
 	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
 	// HoldChannelRefund applies a refund hold atomically; ErrConflict when the channel's
-	// charged total, chain version or balance moved since the caller read them.
+	// charged total or chain version moved since the caller read them, or funds are already held.
 	HoldChannelRefund(ctx context.Context, h ChannelRefundHold) error
+	// ReleaseChannelRefund drops a hold of amount whose refund did not happen; ErrConflict when
+	// no such hold is in place (a sync already cleared it).
+	ReleaseChannelRefund(ctx context.Context, id string, amount *big.Int) error
 	// SyncChannel records on-chain state and bumps ChainVersion. State from a block older than
 	// the one already recorded is ignored.
 	SyncChannel(ctx context.Context, id string, s ChannelChainState) error

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"math/big"
 	"net"
 	"net/http"
@@ -72,6 +73,11 @@ func TestChannelRefundRacingVoucher(t *testing.T) {
 	refundHeader := p.header(p.signer.RefundPayload(p.req, big.NewInt(3000), nil))
 	go func() { refunded <- send(t, "GET", url+"?gate", refundHeader) }()
 	<-up.entered // the refund is authorized and its request is at the upstream
+	// The watcher refreshes every channel from the chain meanwhile (as after a restart, or on
+	// another event of this channel): the refund has not landed, so the hold stays.
+	if err := e.dev.Gateway.Watcher().Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 
 	r := send(t, "GET", url, p.voucher(4000))
 	if r.status != 402 || !strings.HasPrefix(r.required.Error, string(x402.ReasonBatchCumulativeExceedsBalance)) {

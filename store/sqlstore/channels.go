@@ -15,27 +15,32 @@ import (
 const channelColumns = `id, network, payer, payer_authorizer, receiver, receiver_authorizer, token,
 	withdraw_delay, salt, charged, signed_max, signature, claimed, balance, total_claimed,
 	pending_withdrawal, withdraw_requested_at, refund_nonce, chain_version, synced_block, synced_at,
-	created_at, updated_at`
+	created_at, updated_at, refund_hold`
 
 type channelQueries struct {
-	create, get, charge, uncharge, hold, sync, markClaimed, state, list, listByID string
+	create, get, charge, uncharge, hold, release, sync, markClaimed, state, list, listByID string
 }
 
 func buildChannelQueries(d *Dialect) channelQueries {
 	return channelQueries{
 		create: d.bind(`INSERT INTO channels (` + channelColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, '0')
 ON CONFLICT (id) DO NOTHING RETURNING id`),
 		get: d.bind(`SELECT ` + channelColumns + ` FROM channels WHERE id = ?`),
 		// The compare-and-set that makes a voucher pay for one request only.
 		charge: d.bind(`UPDATE channels SET charged = ?, signed_max = ?, signature = ?, updated_at = ?
 WHERE id = ? AND charged = ? AND chain_version = ?`),
 		uncharge: d.bind(`UPDATE channels SET charged = ?, updated_at = ? WHERE id = ? AND charged = ?`),
-		hold: d.bind(`UPDATE channels SET balance = ?, chain_version = chain_version + 1, updated_at = ?
-WHERE id = ? AND charged = ? AND chain_version = ? AND balance = ?`),
+		hold: d.bind(`UPDATE channels SET refund_hold = ?, refund_hold_nonce = refund_nonce,
+	chain_version = chain_version + 1, updated_at = ?
+WHERE id = ? AND charged = ? AND chain_version = ? AND refund_hold = '0'`),
+		// A release makes views only more cautious than the record, so the version stays.
+		release: d.bind(`UPDATE channels SET refund_hold = '0', updated_at = ? WHERE id = ? AND refund_hold = ?`),
+		// A refund hold outlives syncs until the refund nonce moves: the refund has landed then.
 		sync: d.bind(`UPDATE channels SET balance = ?, total_claimed = ?, pending_withdrawal = ?,
-	withdraw_requested_at = ?, refund_nonce = ?, chain_version = chain_version + 1,
-	synced_block = ?, synced_at = ?, updated_at = ?
+	withdraw_requested_at = ?, refund_nonce = ?,
+	refund_hold = CASE WHEN refund_hold_nonce = ? THEN refund_hold ELSE '0' END,
+	chain_version = chain_version + 1, synced_block = ?, synced_at = ?, updated_at = ?
 WHERE id = ? AND synced_block <= ?`),
 		markClaimed: d.bind(`UPDATE channels SET claimed = ?, updated_at = ? WHERE id = ? AND claimed = ?`),
 		state:       d.bind(`SELECT chain_version FROM channels WHERE id = ?`),
@@ -170,12 +175,24 @@ func (s *Store) UnchargeChannel(ctx context.Context, id string, from, to *big.In
 
 // HoldChannelRefund implements store.ChannelStore.
 func (s *Store) HoldChannelRefund(ctx context.Context, h store.ChannelRefundHold) error {
-	if err := checkAmounts(map[string]*big.Int{"expected charge": h.ExpectedCharged, "expected balance": h.ExpectedBalance, "balance": h.Balance}); err != nil {
+	if err := checkAmounts(map[string]*big.Int{"expected charge": h.ExpectedCharged, "refund hold": h.Amount}); err != nil {
 		return err
 	}
+	if h.Amount.Sign() == 0 {
+		return fmt.Errorf("%w: a refund hold of zero", store.ErrInvalid)
+	}
 	id := normalizeHex(h.ID)
-	return s.compareAndSet(ctx, "hold refund on channel "+id, id, s.cq.hold, h.Balance.String(), s.dialect.TimeValue(s.timestamp()),
-		id, h.ExpectedCharged.String(), h.ChainVersion, h.ExpectedBalance.String())
+	return s.compareAndSet(ctx, "hold refund on channel "+id, id, s.cq.hold, h.Amount.String(), s.dialect.TimeValue(s.timestamp()),
+		id, h.ExpectedCharged.String(), h.ChainVersion)
+}
+
+// ReleaseChannelRefund implements store.ChannelStore.
+func (s *Store) ReleaseChannelRefund(ctx context.Context, id string, amount *big.Int) error {
+	if err := checkAmounts(map[string]*big.Int{"refund hold": amount}); err != nil {
+		return err
+	}
+	id = normalizeHex(id)
+	return s.compareAndSet(ctx, "release refund hold on channel "+id, id, s.cq.release, s.dialect.TimeValue(s.timestamp()), id, amount.String())
 }
 
 // MarkChannelClaimed implements store.ChannelStore.
@@ -197,7 +214,7 @@ func (s *Store) SyncChannel(ctx context.Context, id string, st store.ChannelChai
 	id = normalizeHex(id)
 	now := s.dialect.TimeValue(s.timestamp())
 	err := s.compareAndSet(ctx, "sync channel "+id, id, s.cq.sync, st.Balance.String(), st.TotalClaimed.String(),
-		amounts["pendingWithdrawal"].String(), st.WithdrawRequestedAt, amounts["refundNonce"].String(),
+		amounts["pendingWithdrawal"].String(), st.WithdrawRequestedAt, amounts["refundNonce"].String(), amounts["refundNonce"].String(),
 		int64(st.Block), now, now, id, int64(st.Block))
 	if errors.Is(err, store.ErrConflict) {
 		return nil // an older block's state: the newer one already recorded wins
@@ -283,7 +300,8 @@ func scanChannel(row rowScanner) (store.Channel, error) {
 	err := row.Scan(&c.ID, &c.Network, &c.Payer, &c.PayerAuthorizer, &c.Receiver, &c.ReceiverAuthorizer, &c.Token,
 		&c.WithdrawDelay, &c.Salt, amountDest{&c.Charged}, amountDest{&c.SignedMax}, &c.Signature, amountDest{&c.Claimed},
 		amountDest{&c.Balance}, amountDest{&c.TotalClaimed}, amountDest{&c.PendingWithdrawal}, &c.WithdrawRequestedAt,
-		amountDest{&c.RefundNonce}, &c.ChainVersion, &block, timeDest{&c.SyncedAt}, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt})
+		amountDest{&c.RefundNonce}, &c.ChainVersion, &block, timeDest{&c.SyncedAt}, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt},
+		amountDest{&c.RefundHold})
 	c.SyncedBlock = uint64(block)
 	return c, err
 }

@@ -265,21 +265,24 @@ func testChannelsSurviveReopen(t *testing.T, h *harness) {
 	}
 }
 
-// testChannelRefundHold: a refund hold lowers the balance only on the state the caller read, and
-// a charge that raced it (read before the hold) is refused afterwards.
+// testChannelRefundHold: a refund hold goes on only over the state the caller read, makes a
+// charge judged before it fail, survives chain syncs until the refund nonce moves, and can be
+// released once.
 func testChannelRefundHold(t *testing.T, h *harness) {
 	s := h.store(t)
 	ctx := t.Context()
 	c := newChannel(1)
 	mustCreateChannel(t, s, c)
 	c = mustGetChannel(t, s, c.ID)
+	if c.RefundHold.Sign() != 0 {
+		t.Fatalf("new channel holds %s", c.RefundHold)
+	}
 	if err := s.ChargeChannel(ctx, charge(c, 1000)); err != nil {
 		t.Fatal(err)
 	}
 	read := mustGetChannel(t, s, c.ID) // charged 1000, balance 10 000
-	hold := func(from *store.Channel, refund int64) store.ChannelRefundHold {
-		return store.ChannelRefundHold{ID: from.ID, ExpectedCharged: from.Charged, ChainVersion: from.ChainVersion,
-			ExpectedBalance: from.Balance, Balance: new(big.Int).Sub(from.Balance, big.NewInt(refund))}
+	hold := func(from *store.Channel, amount int64) store.ChannelRefundHold {
+		return store.ChannelRefundHold{ID: from.ID, ExpectedCharged: from.Charged, ChainVersion: from.ChainVersion, Amount: big.NewInt(amount)}
 	}
 	// A voucher charged after the refund was judged: the hold must not go through.
 	racer := mustGetChannel(t, s, c.ID)
@@ -298,25 +301,64 @@ func testChannelRefundHold(t *testing.T, h *harness) {
 		t.Fatalf("charge on the state before the hold: %v", err)
 	}
 	held := mustGetChannel(t, s, c.ID)
-	if held.Balance.Int64() != 2000 || held.Charged.Int64() != 2000 || held.ChainVersion != read.ChainVersion+1 {
+	if held.RefundHold.Int64() != 8000 || held.Balance.Int64() != 10_000 || held.Charged.Int64() != 2000 || held.ChainVersion != read.ChainVersion+1 {
 		t.Fatalf("after the hold: %+v", held)
 	}
+	// One hold at a time, and only on the state read.
+	if err := s.HoldChannelRefund(ctx, hold(held, 1)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second hold: %v", err)
+	}
 	if err := s.HoldChannelRefund(ctx, hold(read, 8000)); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("second hold on the same read: %v", err)
+		t.Fatalf("hold on a stale read: %v", err)
 	}
-	if err := s.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: channelID(42), ExpectedCharged: big.NewInt(0),
-		ExpectedBalance: big.NewInt(1), Balance: big.NewInt(0)}); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("hold on an unknown channel: %v", err)
+	for name, bad := range map[string]store.ChannelRefundHold{
+		"unknown channel": {ID: channelID(42), ExpectedCharged: big.NewInt(0), Amount: big.NewInt(1)},
+		"negative amount": {ID: c.ID, ExpectedCharged: big.NewInt(0), Amount: big.NewInt(-1)},
+		"zero amount":     {ID: c.ID, ExpectedCharged: held.Charged, ChainVersion: held.ChainVersion, Amount: big.NewInt(0)},
+	} {
+		want := store.ErrInvalid
+		if name == "unknown channel" {
+			want = store.ErrNotFound
+		}
+		if err := s.HoldChannelRefund(ctx, bad); !errors.Is(err, want) {
+			t.Fatalf("%s: %v, want %v", name, err, want)
+		}
 	}
-	if err := s.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: c.ID, ExpectedCharged: big.NewInt(0),
-		ExpectedBalance: big.NewInt(1), Balance: big.NewInt(-1)}); !errors.Is(err, store.ErrInvalid) {
-		t.Fatalf("negative balance: %v", err)
-	}
-	// The chain's figures, once synced, replace the held balance.
-	if err := s.SyncChannel(ctx, c.ID, store.ChannelChainState{Balance: big.NewInt(2000), TotalClaimed: big.NewInt(2000), Block: 9}); err != nil {
+	// A sync that does not show the refund (same refund nonce) keeps the hold.
+	if err := s.SyncChannel(ctx, c.ID, store.ChannelChainState{Balance: big.NewInt(10_500), TotalClaimed: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 8}); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustGetChannel(t, s, c.ID); got.Balance.Int64() != 2000 || got.TotalClaimed.Int64() != 2000 {
-		t.Fatalf("after the sync: %+v", got)
+	if got := mustGetChannel(t, s, c.ID); got.RefundHold.Int64() != 8000 || got.Balance.Int64() != 10_500 {
+		t.Fatalf("after a sync before the refund landed: %+v", got)
+	}
+	// The refund lands (the nonce moves): the chain's balance no longer holds it.
+	if err := s.SyncChannel(ctx, c.ID, store.ChannelChainState{Balance: big.NewInt(2500), TotalClaimed: big.NewInt(2000), RefundNonce: big.NewInt(1), Block: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGetChannel(t, s, c.ID); got.RefundHold.Sign() != 0 || got.Balance.Int64() != 2500 || got.TotalClaimed.Int64() != 2000 {
+		t.Fatalf("after the refund landed: %+v", got)
+	}
+	if err := s.ReleaseChannelRefund(ctx, c.ID, big.NewInt(8000)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("release of a hold the sync cleared: %v", err)
+	}
+	// A refund that did not happen: the hold is released once, and the funds are spendable.
+	cur := mustGetChannel(t, s, c.ID)
+	if err := s.HoldChannelRefund(ctx, hold(cur, 500)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseChannelRefund(ctx, c.ID, big.NewInt(400)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("release of another amount: %v", err)
+	}
+	if err := s.ReleaseChannelRefund(ctx, c.ID, big.NewInt(500)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ReleaseChannelRefund(ctx, c.ID, big.NewInt(500)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second release: %v", err)
+	}
+	if got := mustGetChannel(t, s, c.ID); got.RefundHold.Sign() != 0 {
+		t.Fatalf("after the release: %+v", got)
+	}
+	if err := s.ReleaseChannelRefund(ctx, channelID(42), big.NewInt(1)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("release on an unknown channel: %v", err)
 	}
 }
