@@ -132,19 +132,22 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 	detached := context.WithoutCancel(r.Context())
 	r.Header.Set(HeaderPayer, charge.Payer())
 	buf := newResponseBuffer(pw.opts.MaxResponseBytes)
-	if err := runHandler(next, buf, r); err != nil {
+	err := runHandler(next, buf, r)
+	// Checked first: a reverse proxy aborts (panics with http.ErrAbortHandler) when the buffer
+	// refuses a write, and the client must still hear why.
+	if buf.overflow {
+		charge.Cancel(detached, "response_too_large")
+		pw.log.Warn("paid response exceeds the buffer limit; payment released", "limit", pw.opts.MaxResponseBytes, "payer", charge.Payer())
+		writeJSONError(w, http.StatusBadGateway, "response_too_large", "the upstream response is larger than a paid route may buffer; nothing was charged")
+		return
+	}
+	if err != nil {
 		charge.Cancel(detached, "handler_panic")
 		if p, ok := err.(*handlerPanic); ok && p.value == http.ErrAbortHandler {
 			panic(http.ErrAbortHandler)
 		}
 		pw.log.Error("protected handler panicked; payment released", "err", err, "payer", charge.Payer())
 		writeJSONError(w, http.StatusBadGateway, "upstream_error", "the upstream failed while serving a paid request; nothing was charged")
-		return
-	}
-	if buf.overflow {
-		charge.Cancel(detached, "response_too_large")
-		pw.log.Warn("paid response exceeds the buffer limit; payment released", "limit", pw.opts.MaxResponseBytes, "payer", charge.Payer())
-		writeJSONError(w, http.StatusBadGateway, "response_too_large", "the upstream response is larger than a paid route may buffer; nothing was charged")
 		return
 	}
 	if buf.status >= 400 {

@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -311,3 +314,42 @@ func TestCorrectiveChallenge(t *testing.T) {
 		t.Fatalf("corrective 402: %+v", pr)
 	}
 }
+
+// TestPaidResponseTooLargeBehindAReverseProxy: a reverse proxy aborts its handler when the
+// buffer refuses a write; the client still gets the 502 that says why, and nothing is charged.
+func TestPaidResponseTooLargeBehindAReverseProxy(t *testing.T) {
+	large := strings.Repeat("x", 4096)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, large) }))
+	defer origin.Close()
+	target, _ := url.Parse(origin.URL)
+	method := &cashMethod{valid: map[string]bool{"t1": true}, spent: map[string]bool{}}
+	table, err := pricing.New([]pricing.Rule{{Method: "GET", Path: "/v1/quote", Price: big.NewInt(1000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := New(Options{Pricer: table, Methods: []Method{method}, MaxResponseBytes: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ErrorLog = log.New(io.Discard, "", 0)
+	srv := httptest.NewServer(pw.Wrap(proxy))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/v1/quote", nil)
+	for k, v := range cashHeader(t, "t1", method.Requirements(big.NewInt(1000))) {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("the client must get an answer, not a dropped connection: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "response_too_large") {
+		t.Fatalf("status %d, body %s", resp.StatusCode, body)
+	}
+	if strings.Join(method.events, ",") != "authorize /v1/quote,cancel response_too_large" {
+		t.Fatalf("payment events: %v", method.events)
+	}
+}
+
