@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -44,6 +45,8 @@ type Claimer struct {
 	MinValue *big.Int
 	MaxBatch int // default 50
 	Logger   *slog.Logger
+
+	round sync.Mutex // one round at a time: the schedule and a withdrawal may both ask for one
 }
 
 // ClaimResult reports one claim round.
@@ -56,6 +59,8 @@ type ClaimResult struct {
 // RunOnce claims what is unclaimed. It returns a zero result when there is nothing (or too
 // little) to claim.
 func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
+	c.round.Lock()
+	defer c.round.Unlock()
 	maxBatch := c.MaxBatch
 	if maxBatch <= 0 {
 		maxBatch = 50
@@ -76,10 +81,20 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 			c.log().Error("channel record is unusable for a claim", "channel", ch.ID, "err", err)
 			continue
 		}
+		// The escrow refuses a claim above the channel's balance, and one refused row would sink
+		// the whole batch round after round: claim what the balance still covers.
+		target := ch.Charged
+		if ch.Balance != nil && target.Cmp(ch.Balance) > 0 {
+			c.log().Error("channel charged beyond its balance; claiming what it holds", "channel", ch.ID, "charged", ch.Charged, "balance", ch.Balance)
+			target = ch.Balance
+		}
+		if target.Cmp(ch.Claimed) <= 0 {
+			continue
+		}
 		claims = append(claims, batch.VoucherClaim{Channel: cfg, MaxClaimableAmount: ch.SignedMax,
-			Signature: common.FromHex(ch.Signature), TotalClaimed: ch.Charged})
+			Signature: common.FromHex(ch.Signature), TotalClaimed: target})
 		picked = append(picked, ch)
-		total.Add(total, new(big.Int).Sub(ch.Charged, ch.Claimed))
+		total.Add(total, new(big.Int).Sub(target, ch.Claimed))
 		urgent = urgent || ch.WithdrawRequestedAt != 0
 	}
 	if len(claims) == 0 || (!urgent && c.MinValue != nil && total.Cmp(c.MinValue) < 0) {

@@ -18,7 +18,8 @@ import (
 // contract side of claims is tested against the real escrow in contracts/escrow and end to end in
 // internal/app; this checks which channels the claimer picks and what it records.
 type recordingChain struct {
-	claims [][]batch.VoucherClaim
+	claims  [][]batch.VoucherClaim
+	balance int64 // every channel's balance after a claim; 0 means 10 000
 }
 
 func (c *recordingChain) ClaimAndSettle(_ context.Context, claims []batch.VoucherClaim, _ []byte, _, _ common.Address) (common.Hash, error) {
@@ -27,7 +28,11 @@ func (c *recordingChain) ClaimAndSettle(_ context.Context, claims []batch.Vouche
 }
 
 func (c *recordingChain) ChannelState(context.Context, common.Hash) (store.ChannelChainState, error) {
-	return store.ChannelChainState{Balance: big.NewInt(10_000), TotalClaimed: big.NewInt(0), Block: 9}, nil
+	balance := c.balance
+	if balance == 0 {
+		balance = 10_000
+	}
+	return store.ChannelChainState{Balance: big.NewInt(balance), TotalClaimed: big.NewInt(0), Block: 9}, nil
 }
 
 func TestClaimerPicksChargedChannelsOnly(t *testing.T) {
@@ -83,5 +88,57 @@ func TestClaimerPicksChargedChannelsOnly(t *testing.T) {
 	}
 	if res, _ := c.RunOnce(ctx); res.Channels != 0 {
 		t.Fatalf("claimed channels were claimed again: %+v", res)
+	}
+}
+
+// TestClaimerCapsAClaimAtTheBalance: a channel charged beyond its balance (claims failed while a
+// withdrawal drained it) is claimed up to what it holds, so the escrow does not refuse the whole
+// batch; the other channels are claimed in full, and the capped one is not claimed again.
+func TestClaimerCapsAClaimAtTheBalance(t *testing.T) {
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	receiver := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+	payer := common.HexToAddress("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
+	mk := func(n int, balance, charged int64) string {
+		id := common.BigToHash(big.NewInt(int64(0xCA900 + n))).Hex()
+		err := st.CreateChannel(ctx, &store.Channel{ID: id, Network: "eip155:1337", Payer: payer.Hex(), PayerAuthorizer: payer.Hex(),
+			Receiver: receiver.Hex(), ReceiverAuthorizer: receiver.Hex(), Token: payer.Hex(), WithdrawDelay: 900,
+			Salt: common.Hash{}.Hex(), Balance: big.NewInt(balance)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := st.GetChannel(ctx, id)
+		err = st.ChargeChannel(ctx, store.ChannelCharge{ID: id, ExpectedCharged: got.Charged, ChainVersion: got.ChainVersion,
+			Charged: big.NewInt(charged), SignedMax: big.NewInt(charged), Signature: "0x01"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	over := mk(1, 500, 900)
+	fine := mk(2, 10_000, 300)
+	key, _ := crypto.GenerateKey()
+	verifier, _ := batch.NewVerifier(batch.VerifierConfig{Network: "eip155:1337"})
+	chain := &recordingChain{balance: 500}
+	c := &Claimer{Store: st, Chain: chain, Network: "eip155:1337", Receiver: receiver, Authorizer: key, Verifier: verifier}
+	res, err := c.RunOnce(ctx)
+	if err != nil || res.Channels != 2 || res.Amount.Int64() != 800 || len(chain.claims) != 1 {
+		t.Fatalf("claim round: %+v %v", res, err)
+	}
+	if got := []int64{chain.claims[0][0].TotalClaimed.Int64(), chain.claims[0][1].TotalClaimed.Int64()}; got[0]+got[1] != 800 || max(got[0], got[1]) != 500 {
+		t.Fatalf("claim rows carry totals %v; want 500 (capped) and 300", got)
+	}
+	for id, want := range map[string]int64{over: 500, fine: 300} {
+		ch, _ := st.GetChannel(ctx, id)
+		if ch.Claimed.Int64() != want {
+			t.Fatalf("channel %s claimed %s, want %d", id, ch.Claimed, want)
+		}
+	}
+	if res, err := c.RunOnce(ctx); err != nil || res.Channels != 0 || len(chain.claims) != 1 {
+		t.Fatalf("second round: %+v %v, %d transactions", res, err, len(chain.claims))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -45,6 +46,7 @@ type Method struct {
 	Chain    Chain
 	Refunds  *Refunds // nil refuses refund requests
 	Logger   *slog.Logger
+	Now      func() time.Time // refund hold times; default time.Now
 
 	views sync.Map // channel id → store.Channel: this process's last view, checked by every charge
 }
@@ -217,6 +219,10 @@ func (m *Method) forget(id string) { m.views.Delete(common.HexToHash(id)) }
 func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *store.Channel, v *batch.Verified, price *big.Int) (*charge, error) {
 	max := v.Payload.Voucher.MaxClaimableAmount
 	base := new(big.Int).Sub(max, price)
+	// Detached: a client hanging up must not turn a committed charge into an error that says
+	// nothing was charged (the SQLite group commit is detached anyway; PostgreSQL is not).
+	ctx, cancel := storeContext(ctx)
+	defer cancel()
 	err := m.Store.ChargeChannel(ctx, store.ChannelCharge{
 		ID: ch.ID, ExpectedCharged: base, ChainVersion: ch.ChainVersion,
 		Charged: max, SignedMax: max, Signature: common.Bytes2Hex(v.Payload.Voucher.Signature),
@@ -269,6 +275,21 @@ func (c *charge) Cancel(ctx context.Context, reason string) {
 	if err != nil {
 		c.m.log().Error("taking back a channel charge failed", "channel", c.channel.ID, "reason", reason, "err", err)
 	}
+}
+
+// storeWriteTimeout bounds a store write detached from its request.
+const storeWriteTimeout = 30 * time.Second
+
+// storeContext detaches a store write from its request's cancellation, keeping its values.
+func storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), storeWriteTimeout)
+}
+
+func (m *Method) now() time.Time {
+	if m.Now == nil {
+		return time.Now()
+	}
+	return m.Now()
 }
 
 func (m *Method) log() *slog.Logger {

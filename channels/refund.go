@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -67,8 +68,10 @@ func (m *Method) authorizeRefund(ctx context.Context, req x402.PaymentRequiremen
 	// (its compare-and-set fails, and judged again it finds the funds held), so nothing is served
 	// on funds the refund sends back. A charge that won the race makes this hold fail instead,
 	// and the refund voucher is then stale. The hold outlives chain syncs until the refund lands.
-	err = m.Store.HoldChannelRefund(ctx, store.ChannelRefundHold{ID: ch.ID, ExpectedCharged: ch.Charged,
-		ChainVersion: ch.ChainVersion, Amount: amount})
+	hctx, cancel := storeContext(ctx)
+	defer cancel()
+	err = m.Store.HoldChannelRefund(hctx, store.ChannelRefundHold{ID: ch.ID, ExpectedCharged: ch.Charged,
+		ChainVersion: ch.ChainVersion, Amount: amount, Until: m.now().Add(refundHoldFor)})
 	m.forget(ch.ID)
 	switch {
 	case errors.Is(err, store.ErrConflict):
@@ -78,6 +81,10 @@ func (m *Method) authorizeRefund(ctx context.Context, req x402.PaymentRequiremen
 	}
 	return &refundCharge{m: m, network: req.Network, channel: *ch, payload: pl, payer: v.Payer, amount: amount}, nil
 }
+
+// refundHoldFor is how long a refund hold lasts if its refund never goes out. It is far longer
+// than a refund takes (the request, then one transaction mined within the charge timeout).
+const refundHoldFor = 10 * time.Minute
 
 type refundCharge struct {
 	m       *Method

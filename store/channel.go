@@ -42,6 +42,8 @@ type Channel struct {
 	// landed, and Balance no longer holds it); ReleaseChannelRefund drops it when the refund
 	// did not happen.
 	RefundHold *big.Int
+	// RefundHoldUntil is when the hold lapses; the store reports RefundHold as zero after it.
+	RefundHoldUntil time.Time
 	// ChainVersion grows with every mirror update; SyncedBlock is the block it reflects.
 	ChainVersion int64
 	SyncedBlock  uint64
@@ -73,6 +75,9 @@ type ChannelRefundHold struct {
 	ExpectedCharged *big.Int
 	ChainVersion    int64
 	Amount          *big.Int
+	// Until is when the hold lapses if the refund never went out (a crash between the hold and
+	// the transaction); a lapsed hold neither holds funds nor blocks the next one.
+	Until time.Time
 }
 
 // ChannelChainState is the on-chain state the watcher mirrors.
@@ -114,7 +119,8 @@ type ChannelStore interface {
 	// Charged goes from `from` back to `to` if it is still `from`. The voucher is kept.
 	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
 	// HoldChannelRefund applies a refund hold atomically; ErrConflict when the channel's
-	// charged total or chain version moved since the caller read them, or funds are already held.
+	// charged total or chain version moved since the caller read them, or funds are already held
+	// by a hold that has not lapsed.
 	HoldChannelRefund(ctx context.Context, h ChannelRefundHold) error
 	// ReleaseChannelRefund drops a hold of amount whose refund did not happen; ErrConflict when
 	// no such hold is in place (a sync already cleared it).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/payper/payper/store"
 )
@@ -15,7 +16,7 @@ import (
 const channelColumns = `id, network, payer, payer_authorizer, receiver, receiver_authorizer, token,
 	withdraw_delay, salt, charged, signed_max, signature, claimed, balance, total_claimed,
 	pending_withdrawal, withdraw_requested_at, refund_nonce, chain_version, synced_block, synced_at,
-	created_at, updated_at, refund_hold`
+	created_at, updated_at, refund_hold, refund_hold_until`
 
 type channelQueries struct {
 	create, get, charge, uncharge, hold, release, sync, markClaimed, state, list, listByID string
@@ -24,16 +25,16 @@ type channelQueries struct {
 func buildChannelQueries(d *Dialect) channelQueries {
 	return channelQueries{
 		create: d.bind(`INSERT INTO channels (` + channelColumns + `)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, '0')
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, '0', ?)
 ON CONFLICT (id) DO NOTHING RETURNING id`),
 		get: d.bind(`SELECT ` + channelColumns + ` FROM channels WHERE id = ?`),
 		// The compare-and-set that makes a voucher pay for one request only.
 		charge: d.bind(`UPDATE channels SET charged = ?, signed_max = ?, signature = ?, updated_at = ?
 WHERE id = ? AND charged = ? AND chain_version = ?`),
 		uncharge: d.bind(`UPDATE channels SET charged = ?, updated_at = ? WHERE id = ? AND charged = ?`),
-		hold: d.bind(`UPDATE channels SET refund_hold = ?, refund_hold_nonce = refund_nonce,
+		hold: d.bind(`UPDATE channels SET refund_hold = ?, refund_hold_until = ?, refund_hold_nonce = refund_nonce,
 	chain_version = chain_version + 1, updated_at = ?
-WHERE id = ? AND charged = ? AND chain_version = ? AND refund_hold = '0'`),
+WHERE id = ? AND charged = ? AND chain_version = ? AND (refund_hold = '0' OR refund_hold_until <= ?)`),
 		// A release makes views only more cautious than the record, so the version stays.
 		release: d.bind(`UPDATE channels SET refund_hold = '0', updated_at = ? WHERE id = ? AND refund_hold = ?`),
 		// A refund hold outlives syncs until the refund nonce moves: the refund has landed then.
@@ -113,7 +114,7 @@ func (s *Store) CreateChannel(ctx context.Context, c *store.Channel) error {
 			n.ReceiverAuthorizer, n.Token, n.WithdrawDelay, n.Salt, n.Charged.String(), n.SignedMax.String(),
 			n.Signature, n.Claimed.String(), n.Balance.String(), n.TotalClaimed.String(), n.PendingWithdrawal.String(),
 			n.WithdrawRequestedAt, n.RefundNonce.String(), int64(n.SyncedBlock), s.dialect.TimeValue(synced),
-			s.dialect.TimeValue(now), s.dialect.TimeValue(now)).Scan(&id)
+			s.dialect.TimeValue(now), s.dialect.TimeValue(now), s.dialect.TimeValue(time.Unix(0, 0).UTC())).Scan(&id)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("create channel %s: %w", n.ID, store.ErrDuplicate)
@@ -131,7 +132,7 @@ func (s *Store) GetChannel(ctx context.Context, id string) (*store.Channel, erro
 	var c store.Channel
 	err := s.withRetry(ctx, func() error {
 		var err error
-		c, err = scanChannel(s.read.QueryRowContext(ctx, s.cq.get, normalizeHex(id)))
+		c, err = s.scanChannel(s.read.QueryRowContext(ctx, s.cq.get, normalizeHex(id)))
 		return err
 	})
 	if errors.Is(err, sql.ErrNoRows) {
@@ -181,9 +182,9 @@ func (s *Store) HoldChannelRefund(ctx context.Context, h store.ChannelRefundHold
 	if h.Amount.Sign() == 0 {
 		return fmt.Errorf("%w: a refund hold of zero", store.ErrInvalid)
 	}
-	id := normalizeHex(h.ID)
-	return s.compareAndSet(ctx, "hold refund on channel "+id, id, s.cq.hold, h.Amount.String(), s.dialect.TimeValue(s.timestamp()),
-		id, h.ExpectedCharged.String(), h.ChainVersion)
+	id, now := normalizeHex(h.ID), s.timestamp()
+	return s.compareAndSet(ctx, "hold refund on channel "+id, id, s.cq.hold, h.Amount.String(), s.dialect.TimeValue(normalizeTime(h.Until)),
+		s.dialect.TimeValue(now), id, h.ExpectedCharged.String(), h.ChainVersion, s.dialect.TimeValue(now))
 }
 
 // ReleaseChannelRefund implements store.ChannelStore.
@@ -280,7 +281,7 @@ func (s *Store) ListChannels(ctx context.Context, f store.ChannelFilter) ([]stor
 		}
 		defer rows.Close()
 		for rows.Next() {
-			c, err := scanChannel(rows)
+			c, err := s.scanChannel(rows)
 			if err != nil {
 				return err
 			}
@@ -294,14 +295,18 @@ func (s *Store) ListChannels(ctx context.Context, f store.ChannelFilter) ([]stor
 	return out, nil
 }
 
-func scanChannel(row rowScanner) (store.Channel, error) {
+// scanChannel reads a channel row. A refund hold past its time is reported as no hold.
+func (s *Store) scanChannel(row rowScanner) (store.Channel, error) {
 	var c store.Channel
 	var block int64
 	err := row.Scan(&c.ID, &c.Network, &c.Payer, &c.PayerAuthorizer, &c.Receiver, &c.ReceiverAuthorizer, &c.Token,
 		&c.WithdrawDelay, &c.Salt, amountDest{&c.Charged}, amountDest{&c.SignedMax}, &c.Signature, amountDest{&c.Claimed},
 		amountDest{&c.Balance}, amountDest{&c.TotalClaimed}, amountDest{&c.PendingWithdrawal}, &c.WithdrawRequestedAt,
 		amountDest{&c.RefundNonce}, &c.ChainVersion, &block, timeDest{&c.SyncedAt}, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt},
-		amountDest{&c.RefundHold})
+		amountDest{&c.RefundHold}, timeDest{&c.RefundHoldUntil})
 	c.SyncedBlock = uint64(block)
+	if err == nil && c.RefundHold.Sign() > 0 && !c.RefundHoldUntil.After(s.timestamp()) {
+		c.RefundHold = new(big.Int)
+	}
 	return c, err
 }

@@ -282,7 +282,8 @@ func testChannelRefundHold(t *testing.T, h *harness) {
 	}
 	read := mustGetChannel(t, s, c.ID) // charged 1000, balance 10 000
 	hold := func(from *store.Channel, amount int64) store.ChannelRefundHold {
-		return store.ChannelRefundHold{ID: from.ID, ExpectedCharged: from.Charged, ChainVersion: from.ChainVersion, Amount: big.NewInt(amount)}
+		return store.ChannelRefundHold{ID: from.ID, ExpectedCharged: from.Charged, ChainVersion: from.ChainVersion, Amount: big.NewInt(amount),
+			Until: h.clock.Now().Add(10 * time.Minute)}
 	}
 	// A voucher charged after the refund was judged: the hold must not go through.
 	racer := mustGetChannel(t, s, c.ID)
@@ -360,5 +361,25 @@ func testChannelRefundHold(t *testing.T, h *harness) {
 	}
 	if err := s.ReleaseChannelRefund(ctx, channelID(42), big.NewInt(1)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("release on an unknown channel: %v", err)
+	}
+	// A hold whose refund never went out lapses: it stops holding funds and blocking refunds.
+	cur = mustGetChannel(t, s, c.ID)
+	if err := s.HoldChannelRefund(ctx, hold(cur, 700)); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(9 * time.Minute)
+	if got := mustGetChannel(t, s, c.ID); got.RefundHold.Int64() != 700 {
+		t.Fatalf("hold before it lapses: %+v", got)
+	}
+	h.clock.Advance(time.Minute)
+	lapsed := mustGetChannel(t, s, c.ID)
+	if lapsed.RefundHold.Sign() != 0 {
+		t.Fatalf("lapsed hold still reported: %s", lapsed.RefundHold)
+	}
+	if err := s.HoldChannelRefund(ctx, hold(lapsed, 600)); err != nil {
+		t.Fatalf("hold over a lapsed one: %v", err)
+	}
+	if got := mustGetChannel(t, s, c.ID); got.RefundHold.Int64() != 600 {
+		t.Fatalf("after the new hold: %+v", got)
 	}
 }
