@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 )
@@ -87,7 +86,7 @@ func (c *Client) SettlerAddress() common.Address {
 	if c.sender == nil {
 		return common.Address{}
 	}
-	return crypto.PubkeyToAddress(c.opts.SettlerKey.PublicKey)
+	return c.sender.from
 }
 
 // Close closes the connection.
@@ -95,13 +94,6 @@ func (c *Client) Close() { c.eth.Close() }
 
 func (c *Client) callCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.opts.CallTimeout)
-}
-
-// BalanceAt returns an account's ETH balance.
-func (c *Client) BalanceAt(ctx context.Context, account common.Address) (*big.Int, error) {
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	return c.eth.BalanceAt(ctx, account, nil)
 }
 
 // HasCode reports whether addr holds contract code.

@@ -3,6 +3,7 @@ package evm
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"math/big"
@@ -10,9 +11,12 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/chain/devchain"
@@ -154,37 +158,185 @@ func TestTwoSendersShareAKey(t *testing.T) {
 	}
 }
 
-// TestBroadcastOutcomeUnknown: the node accepts the transaction but the answer is lost. The send
-// reports ErrBroadcastUnknown with the hash it recorded first, and that hash is mined.
-func TestBroadcastOutcomeUnknown(t *testing.T) {
-	chain := startChain(t)
-	ctx := context.Background()
+// rawTxProxy stands between the client and the chain: eth_sendRawTransaction requests go to
+// onSend with a function that forwards them to the node and returns its answer; everything else
+// passes through.
+func rawTxProxy(t *testing.T, chain *devchain.Chain, onSend func(w http.ResponseWriter, req rpcRequest, forward func() []byte)) string {
+	t.Helper()
 	target, _ := url.Parse(chain.RPCURL())
 	rp := httputil.NewSingleHostReverseProxy(target)
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if bytes.Contains(body, []byte("eth_sendRawTransaction")) {
-			rec := httptest.NewRecorder()
-			rp.ServeHTTP(rec, r) // the node gets it...
-			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
-			return // ...the answer does not
+		var req rpcRequest
+		if json.Unmarshal(body, &req) != nil || req.Method != "eth_sendRawTransaction" {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rp.ServeHTTP(w, r)
+			return
 		}
-		rp.ServeHTTP(w, r)
+		r.Header.Del("Accept-Encoding") // plain answers, for onSend to read
+		onSend(w, req, func() []byte {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, r)
+			return rec.Body.Bytes()
+		})
 	}))
-	defer proxy.Close()
-	c, err := Dial(ctx, proxy.URL, nil, Options{SettlerKey: devkeys.DevAccounts(4)[3].Key})
+	t.Cleanup(proxy.Close)
+	return proxy.URL
+}
+
+type rpcRequest struct {
+	ID     json.RawMessage `json:"id"`
+	Method string          `json:"method"`
+}
+
+// TestBroadcastOutcomeUnknown: the node accepts the transaction but the client gets no usable
+// answer: a lost response, or a JSON-RPC error an endpoint gives after forwarding. Each send
+// reports ErrBroadcastUnknown with the hash it recorded first, and that hash is mined.
+func TestBroadcastOutcomeUnknown(t *testing.T) {
+	chain := startChain(t)
+	ctx := context.Background()
+	answers := []struct {
+		name   string
+		answer func(w http.ResponseWriter, req rpcRequest)
+	}{
+		{"gateway timeout", func(w http.ResponseWriter, _ rpcRequest) {
+			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
+		}},
+		{"internal error", jsonRPCError(-32603, "internal error")},
+		{"rate limited", jsonRPCError(429, "Too Many Requests")},
+		{"upstream timeout", jsonRPCError(-32000, "request timed out")},
+	}
+	var answer func(w http.ResponseWriter, req rpcRequest)
+	proxyURL := rawTxProxy(t, chain, func(w http.ResponseWriter, req rpcRequest, forward func() []byte) {
+		forward() // the node gets it...
+		answer(w, req)
+	})
+	c, err := Dial(ctx, proxyURL, nil, Options{SettlerKey: devkeys.DevAccounts(4)[3].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := common.HexToAddress("0x00000000000000000000000000000000000000b2")
+	for i, a := range answers {
+		answer = a.answer // ...the answer does not say so
+		var recorded common.Hash
+		hash, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(int64(i+1))), func(h common.Hash) error { recorded = h; return nil })
+		if !errors.Is(err, ErrBroadcastUnknown) || errors.Is(err, ErrNotSent) || hash != recorded {
+			t.Fatalf("%s: got %v (hash %s recorded %s)", a.name, err, hash, recorded)
+		}
+		if r, err := c.WaitMined(ctx, recorded); err != nil || r.Status != 1 {
+			t.Fatalf("%s: the recorded transaction was not mined: %v", a.name, err)
+		}
+	}
+	if b, _ := c.BalanceOf(ctx, tokenAddr, to); b.Int64() != 1+2+3+4 {
+		t.Fatalf("balance %s, want every transfer once", b)
+	}
+}
+
+func jsonRPCError(code int, msg string) func(w http.ResponseWriter, req rpcRequest) {
+	return func(w http.ResponseWriter, req rpcRequest) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"jsonrpc": "2.0", "id": req.ID, "error": map[string]any{"code": code, "message": msg},
+		})
+	}
+}
+
+// TestNodeRefusalIsNotSent: the node's own refusal (an account without ETH for gas) is
+// ErrNotSent, and nothing reaches the chain.
+func TestNodeRefusalIsNotSent(t *testing.T) {
+	chain := startChain(t)
+	ctx := context.Background()
+	unfunded := devkeys.DevAccounts(6)[5] // test mnemonic account 5, not in the genesis alloc
+	c, err := Dial(ctx, chain.RPCURL(), nil, Options{SettlerKey: unfunded.Key})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	var recorded common.Hash
-	to := common.HexToAddress("0x00000000000000000000000000000000000000b2")
-	hash, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(5)), func(h common.Hash) error { recorded = h; return nil })
-	if !errors.Is(err, ErrBroadcastUnknown) || hash != recorded {
-		t.Fatalf("got %v (hash %s recorded %s)", err, hash, recorded)
+	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(unfunded.Address, big.NewInt(0)), func(h common.Hash) error { recorded = h; return nil })
+	if !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBroadcastUnknown) || !strings.Contains(err.Error(), "insufficient funds") {
+		t.Fatalf("got %v, want ErrNotSent for insufficient funds", err)
 	}
-	if r, err := c.WaitMined(ctx, recorded); err != nil || r.Status != 1 {
-		t.Fatalf("the recorded transaction was not mined: %v", err)
+	if _, _, err := c.eth.TransactionByHash(ctx, recorded); !errors.Is(err, ethereum.NotFound) {
+		t.Fatalf("refused transaction is known to the node: %v", err)
+	}
+	if n := mustNonce(t, c); n != 0 {
+		t.Fatalf("nonce %d after a refusal", n)
+	}
+}
+
+// TestRefusalOfOwnTransaction: an endpoint forwards the transaction, it is mined, and the
+// endpoint's retry gets the node's "nonce too low" about that very transaction. The send
+// succeeds with that hash and does not resend at a fresh nonce.
+func TestRefusalOfOwnTransaction(t *testing.T) {
+	chain := startChain(t)
+	ctx := context.Background()
+	var secondAnswer []byte
+	proxyURL := rawTxProxy(t, chain, func(w http.ResponseWriter, _ rpcRequest, forward func() []byte) {
+		forward()
+		// Retry until the node has mined the transaction and dropped it from its pool.
+		for secondAnswer = forward(); bytes.Contains(secondAnswer, []byte("already known")); secondAnswer = forward() {
+			time.Sleep(5 * time.Millisecond)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(secondAnswer)
+	})
+	c, err := Dial(ctx, proxyURL, nil, Options{SettlerKey: devkeys.DevAccounts(3)[2].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := common.HexToAddress("0x00000000000000000000000000000000000000b3")
+	hash, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(9)), nil)
+	if err != nil {
+		t.Fatalf("send: %v (node's second answer %s)", err, secondAnswer)
+	}
+	if !bytes.Contains(secondAnswer, []byte("nonce too low")) {
+		t.Fatalf("node's second answer %s, want nonce too low", secondAnswer)
+	}
+	if r, err := c.WaitMined(ctx, hash); err != nil || r.Status != 1 {
+		t.Fatalf("receipt: %v", err)
+	}
+	if b, _ := c.BalanceOf(ctx, tokenAddr, to); b.Int64() != 9 {
+		t.Fatalf("balance %s, want one transfer", b)
+	}
+}
+
+// TestWaitMinedCountsConfirmations: with two confirmations a receipt is final only once a block
+// is built on its own, and the recheck finds it in the same block.
+func TestWaitMinedCountsConfirmations(t *testing.T) {
+	chain := startChain(t)
+	ctx := context.Background()
+	c, err := Dial(ctx, chain.RPCURL(), nil, Options{SettlerKey: devkeys.DevAccounts(2)[1].Key, Confirmations: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	to := common.HexToAddress("0x00000000000000000000000000000000000000b4")
+	first, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(1)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mined, err := c.eth.TransactionReceipt(ctx, first)
+	for errors.Is(err, ethereum.NotFound) {
+		time.Sleep(5 * time.Millisecond)
+		mined, err = c.eth.TransactionReceipt(ctx, first)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.WaitMined(wctx, first); !errors.Is(err, context.Canceled) {
+		t.Fatalf("one block deep counted as final: %v", err)
+	}
+	if _, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(2)), nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.WaitMined(ctx, first)
+	if err != nil || r.BlockHash != mined.BlockHash {
+		t.Fatalf("receipt %v, err %v; want block %s", r, err, mined.BlockHash)
 	}
 }

@@ -24,11 +24,16 @@ import (
 var (
 	// ErrReadOnly means the client has no settler key.
 	ErrReadOnly = errors.New("evm: client has no settler key")
-	// ErrNotSent means the transaction certainly did not reach the chain: the node refused it, it
-	// would revert, or the caller's write-ahead hook failed. Nothing was spent.
+	// ErrNotSent means the transaction certainly did not reach the chain: it was never broadcast
+	// (it would revert, fees or nonce could not be read, or the caller's write-ahead hook failed),
+	// or the node answered with a refusal it is known to give only for transactions it rejects,
+	// such as "nonce too low" or "insufficient funds", and does not hold the transaction. Nothing
+	// was spent.
 	ErrNotSent = errors.New("evm: transaction not sent")
-	// ErrBroadcastUnknown means the transaction may or may not have reached the node (a transport
-	// failure during the send). Its hash was handed to the write-ahead hook; look for its receipt.
+	// ErrBroadcastUnknown means the transaction may or may not have reached the node: a transport
+	// failure, a timeout, or a JSON-RPC error that is not a known refusal (a hosted endpoint may
+	// forward a transaction and still answer "internal error" or "rate limited"). Its hash was
+	// handed to the write-ahead hook; look for its receipt.
 	ErrBroadcastUnknown = errors.New("evm: broadcast outcome unknown")
 	// ErrTxFailed means the transaction was mined with status 0.
 	ErrTxFailed = errors.New("evm: transaction failed on chain")
@@ -132,16 +137,37 @@ func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte
 	cctx, cancel := s.c.callCtx(ctx)
 	err = s.c.eth.SendTransaction(cctx, tx)
 	cancel()
-	switch {
-	case err == nil, isAlreadyKnown(err):
+	outcome := classifyBroadcast(err)
+	if outcome == broadcastRefused {
+		outcome = s.recheckRefusal(ctx, hash)
+	}
+	switch outcome {
+	case broadcastSent:
 		s.nonce++
 		return hash, nil
-	case isNodeRefusal(err):
+	case broadcastRefused:
 		s.known = false
 		return hash, fmt.Errorf("%w: node refused: %w", ErrNotSent, err)
 	default:
 		s.known = false
 		return hash, fmt.Errorf("%w: %w", ErrBroadcastUnknown, err)
+	}
+}
+
+// recheckRefusal asks the node for a transaction it just refused. A refusal can be about this
+// very transaction: an endpoint that forwarded it, lost the answer and retried gets "nonce too
+// low" once it is mined. Only when the node does not hold it is the refusal believed.
+func (s *sender) recheckRefusal(ctx context.Context, hash common.Hash) broadcastOutcome {
+	cctx, cancel := s.c.callCtx(ctx)
+	defer cancel()
+	_, _, err := s.c.eth.TransactionByHash(cctx, hash)
+	switch {
+	case err == nil:
+		return broadcastSent
+	case errors.Is(err, ethereum.NotFound):
+		return broadcastRefused
+	default:
+		return broadcastUnknown
 	}
 }
 
@@ -196,67 +222,4 @@ func asRevert(err error) *RevertError {
 		return &RevertError{Err: err}
 	}
 	return nil
-}
-
-// isNodeRefusal reports a JSON-RPC error answer: the node received the request and refused it.
-func isNodeRefusal(err error) bool {
-	var re rpc.Error
-	return errors.As(err, &re)
-}
-
-func isAlreadyKnown(err error) bool {
-	return err != nil && strings.Contains(strings.ToLower(err.Error()), "already known")
-}
-
-// WaitMined polls for the receipt of hash until it has the configured confirmations or ctx ends.
-// A receipt with status 0 returns ErrTxFailed along with the receipt.
-func (c *Client) WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
-	delay := c.opts.PollInterval
-	var receipt *types.Receipt
-	for {
-		if receipt == nil {
-			cctx, cancel := c.callCtx(ctx)
-			r, err := c.eth.TransactionReceipt(cctx, hash)
-			cancel()
-			switch {
-			case err == nil:
-				receipt = r
-			case !errors.Is(err, ethereum.NotFound):
-				c.log.Warn("receipt poll failed", "tx", hash, "err", err)
-			}
-		}
-		if receipt != nil {
-			done, err := c.confirmed(ctx, receipt)
-			if err != nil {
-				c.log.Warn("block number poll failed", "tx", hash, "err", err)
-			}
-			if done {
-				if receipt.Status != types.ReceiptStatusSuccessful {
-					return receipt, fmt.Errorf("%w: %s", ErrTxFailed, hash)
-				}
-				return receipt, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("evm: waiting for %s: %w", hash, ctx.Err())
-		case <-time.After(delay):
-		}
-		if delay < time.Second {
-			delay *= 2
-		}
-	}
-}
-
-func (c *Client) confirmed(ctx context.Context, r *types.Receipt) (bool, error) {
-	if c.opts.Confirmations <= 1 {
-		return true, nil
-	}
-	cctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	head, err := c.eth.BlockNumber(cctx)
-	if err != nil {
-		return false, err
-	}
-	return head+1 >= r.BlockNumber.Uint64()+c.opts.Confirmations, nil
 }
