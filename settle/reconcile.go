@@ -67,18 +67,19 @@ func (r *Reconciler) RunOnce(ctx context.Context) (int, error) {
 	return done, nil
 }
 
-// Run reconciles every interval until ctx ends.
+// Run reconciles every interval until ctx ends, starting one interval from now (run RunOnce
+// first for a pass at start-up).
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
 	for {
-		if n, err := r.RunOnce(ctx); err != nil {
-			r.log().Warn("reconciliation round failed", "err", err)
-		} else if n > 0 {
-			r.log().Info("reconciled unfinished payments", "count", n)
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(interval):
+		}
+		if n, err := r.RunOnce(ctx); err != nil {
+			r.log().Warn("reconciliation round failed", "err", err)
+		} else if n > 0 {
+			r.log().Info("reconciled unfinished payments", "count", n)
 		}
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/chain/devchain"
 	"github.com/payper/payper/chain/devkeys"
@@ -164,7 +163,7 @@ func StartDev(ctx context.Context, opts DevOptions) (_ *Dev, err error) {
 	if d.Gateway, err = NewGateway(ctx, cfg, log); err != nil {
 		return nil, err
 	}
-	d.Info, err = devInfo(cfg, "http://"+d.listener.Addr().String(), d.Chain.RPCURL())
+	d.Info, err = devInfo(cfg, "http://"+d.listener.Addr().String(), d.Chain.RPCURL(), d.Gateway.chain.SettlerAddress())
 	if err != nil {
 		return nil, err
 	}
@@ -213,12 +212,14 @@ func devConfig(opts DevOptions, rpcURL, upstream string) (*config.Config, error)
 	return cfg, nil
 }
 
-func devInfo(cfg *config.Config, gatewayURL, rpcURL string) (DevInfo, error) {
+// devInfo describes the environment; settler is the key the gateway really loaded (a data dir
+// may keep a settler key of its own).
+func devInfo(cfg *config.Config, gatewayURL, rpcURL string, settler common.Address) (DevInfo, error) {
 	info := DevInfo{
 		GatewayURL: gatewayURL, RPCURL: rpcURL, ChainID: cfg.ChainID().Uint64(), Network: cfg.Network,
 		Asset:   DevAsset{Address: cfg.Asset.Address, Name: cfg.Asset.Name, Version: cfg.Asset.Version, Decimals: cfg.Asset.Decimals},
 		PayTo:   cfg.PayTo,
-		Settler: crypto.PubkeyToAddress(devkeys.DevAccounts(1)[0].Key.PublicKey).Hex(),
+		Settler: settler.Hex(),
 	}
 	for _, a := range devkeys.DevAccounts(devAccountCount) {
 		info.Accounts = append(info.Accounts, a.Address.Hex())

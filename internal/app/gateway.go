@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -236,15 +237,20 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	if _, err := g.reconciler.RunOnce(ctx); err != nil {
 		g.log.Warn("start-up reconciliation failed", "err", err)
 	}
-	go g.reconciler.Run(recCtx, 30*time.Second)
+	// The background jobs use the store and the chain: Serve returns only once they stopped, so
+	// that Close never pulls either from under a claim or a reconciliation in progress.
+	var jobs sync.WaitGroup
+	defer jobs.Wait()
+	defer stopRec() // runs first: stop the jobs, then wait for them
+	jobs.Go(func() { g.reconciler.Run(recCtx, 30*time.Second) })
 	if g.claimer != nil {
-		go g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval)
+		jobs.Go(func() { g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval) })
 	}
 	if g.watcher != nil {
 		if err := g.watcher.Start(ctx); err != nil {
-			g.log.Warn("refreshing channels at start failed", "err", err)
+			g.log.Warn("refreshing channels at start failed; the watcher retries every round", "err", err)
 		}
-		go g.watcher.Run(recCtx, watchInterval)
+		jobs.Go(func() { g.watcher.Run(recCtx, watchInterval) })
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
