@@ -89,6 +89,10 @@ type Channels struct {
 	// MinDeposit is the smallest deposit announced, "$1" or atomic units; empty means ten
 	// times the route's price.
 	MinDeposit string `yaml:"minDeposit"`
+	// EnforceMinDeposit refuses deposits below the announced minimum instead of only announcing
+	// it. The gateway pays every deposit's gas, so this stops a payer from topping up by dust.
+	// Off by default, as in the reference server.
+	EnforceMinDeposit bool `yaml:"enforceMinDeposit"`
 	// ClaimInterval is how often charged vouchers are claimed and paid out (default 1m).
 	ClaimInterval time.Duration `yaml:"claimInterval"`
 	// ClaimMinValue skips a claim round worth less than this ("$0.50" or atomic units), so gas

@@ -164,7 +164,8 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 	offer := batch.Offer{
 		Network: cfg.Network, Asset: common.HexToAddress(cfg.Asset.Address), Name: cfg.Asset.Name, Version: cfg.Asset.Version,
 		PayTo: common.HexToAddress(cfg.PayTo), ReceiverAuthorizer: g.chain.SettlerAddress(),
-		WithdrawDelay: cfg.Channels.WithdrawDelay, MinDeposit: minDeposit, MaxTimeoutSeconds: int64(cfg.MaxTimeoutSeconds),
+		WithdrawDelay: cfg.Channels.WithdrawDelay, MinDeposit: minDeposit, EnforceMinDeposit: cfg.Channels.EnforceMinDeposit,
+		MaxTimeoutSeconds: int64(cfg.MaxTimeoutSeconds),
 	}
 	if err := offer.Validate(); err != nil {
 		return nil, fmt.Errorf("channels: %w", err)

@@ -39,6 +39,9 @@ func (v *Verifier) VerifyDeposit(t Terms, s Snapshot, p *Payload) (*Verified, er
 	switch {
 	case d.ERC3009 != nil:
 		auth = v.erc3009Check(t, p)
+	case d.Permit2 != nil && t.AssetTransferMethod != TransferPermit2:
+		// Checked locally, it would only fail later, after chain reads, as an unsubmittable deposit.
+		return nil, x402.Failf(x402.ReasonBatchERC3009AuthorizationRequired, "this server takes ERC-3009 deposit authorizations, not Permit2")
 	case d.Permit2 != nil:
 		auth = v.permit2Check(t, p)
 	default:

@@ -87,6 +87,7 @@ func withAuthThenEdit(p *Payload, edit func(*Payload)) *Payload {
 func TestVerifyPermit2Deposit(t *testing.T) {
 	w := newWorld(t)
 	w.offer.AssetTransferMethod = TransferPermit2
+	w.terms.AssetTransferMethod = TransferPermit2
 	valid := w.deposit(10000, 1000)
 	if valid.Deposit.Permit2 == nil {
 		t.Fatal("signer did not use Permit2")
@@ -120,6 +121,12 @@ func TestVerifyPermit2Deposit(t *testing.T) {
 			}
 		})
 	}
+	// A server taking ERC-3009 only refuses the Permit2 deposit before any other check.
+	erc3009Only := w.terms
+	erc3009Only.AssetTransferMethod = ""
+	if _, err := w.ver.VerifyDeposit(erc3009Only, Snapshot{}, valid); !errors.Is(err, x402.ReasonBatchERC3009AuthorizationRequired) {
+		t.Fatalf("Permit2 deposit to an ERC-3009 server: %v", err)
+	}
 }
 
 func withNonce(p *Payload, nonce int64) *Payload {
@@ -129,4 +136,22 @@ func withNonce(p *Payload, nonce int64) *Payload {
 	a.Nonce = big.NewInt(nonce)
 	d.Permit2, q.Deposit = &a, &d
 	return &q
+}
+
+// TestOfferEnforcesMinDepositOnlyWhenAsked: by default the minimum is announced, as the reference
+// server does; with EnforceMinDeposit a smaller deposit is refused.
+func TestOfferEnforcesMinDepositOnlyWhenAsked(t *testing.T) {
+	w := newWorld(t)
+	w.offer.MinDeposit = big.NewInt(20_000)
+	small := w.deposit(10_000, 1000)
+	if _, err := w.ver.VerifyDeposit(w.offer.Terms(big.NewInt(1000)), Snapshot{}, small); err != nil {
+		t.Fatalf("announced minimum refused a deposit: %v", err)
+	}
+	w.offer.EnforceMinDeposit = true
+	if _, err := w.ver.VerifyDeposit(w.offer.Terms(big.NewInt(1000)), Snapshot{}, small); !errors.Is(err, x402.ReasonBatchDepositBelowMinDeposit) {
+		t.Fatalf("enforced minimum: %v", err)
+	}
+	if _, err := w.ver.VerifyDeposit(w.offer.Terms(big.NewInt(1000)), Snapshot{}, w.deposit(20_000, 1000)); err != nil {
+		t.Fatalf("deposit at the minimum: %v", err)
+	}
 }

@@ -225,14 +225,18 @@ func ParseRequirementsExtra(extra map[string]any) (*RequirementsExtra, error) {
 // Offer is what a server accepts as batch-settlement payment on one route: one token on one
 // chain into one receiver, under the server's receiver authorizer and withdraw delay.
 type Offer struct {
-	Network             string // CAIP-2, e.g. "eip155:8453"
-	Asset               common.Address
-	Name, Version       string // the token's EIP-712 domain (ERC-3009 deposits)
-	PayTo               common.Address
-	ReceiverAuthorizer  common.Address
-	WithdrawDelay       uint64
-	MinDeposit          *big.Int // nil: DefaultMinDepositMultiplier × price
-	AssetTransferMethod string   // "" (eip3009) or TransferPermit2
+	Network            string // CAIP-2, e.g. "eip155:8453"
+	Asset              common.Address
+	Name, Version      string // the token's EIP-712 domain (ERC-3009 deposits)
+	PayTo              common.Address
+	ReceiverAuthorizer common.Address
+	WithdrawDelay      uint64
+	MinDeposit         *big.Int // nil: DefaultMinDepositMultiplier × price
+	// EnforceMinDeposit refuses deposits below MinDepositFor(price) instead of only announcing
+	// it (the reference server's enforceMinDeposit, off by default there too). Worth turning on
+	// where the server pays deposit gas: it stops a payer from topping up by dust each request.
+	EnforceMinDeposit   bool
+	AssetTransferMethod string // "" (eip3009) or TransferPermit2
 	MaxTimeoutSeconds   int64
 }
 
@@ -293,10 +297,14 @@ func (o Offer) Requirements(price *big.Int) x402.PaymentRequirements {
 
 // Terms returns what the Verifier checks a payment for price against.
 func (o Offer) Terms(price *big.Int) Terms {
-	return Terms{
+	t := Terms{
 		PayTo: o.PayTo, Asset: o.Asset, ReceiverAuthorizer: o.ReceiverAuthorizer, WithdrawDelay: o.WithdrawDelay,
-		Price: price, TokenName: o.Name, TokenVersion: o.Version,
+		Price: price, TokenName: o.Name, TokenVersion: o.Version, AssetTransferMethod: o.AssetTransferMethod,
 	}
+	if o.EnforceMinDeposit {
+		t.MinDeposit = o.MinDepositFor(price)
+	}
+	return t
 }
 
 // Corrective returns a copy of req whose extra also carries the channel and voucher state: the

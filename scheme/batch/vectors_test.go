@@ -324,6 +324,10 @@ func TestVectorsVerifierAcceptsStockPayloads(t *testing.T) {
 		return p
 	}
 	for _, name := range []string{"deposit", "permit2Deposit", "secondDeposit"} {
+		terms := terms
+		if name == "permit2Deposit" {
+			terms.AssetTransferMethod = TransferPermit2 // the stock server offered Permit2 for it
+		}
 		got, err := ver.VerifyDeposit(terms, Snapshot{}, parse(name))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -16,15 +16,18 @@ import (
 // Terms are the server's side of a payment on one route: the channel parameters it advertised
 // and the price (the requirement's amount). TokenName and TokenVersion are the token's EIP-712
 // domain, needed for ERC-3009 deposits. MinDeposit, when set, refuses smaller deposits.
+// AssetTransferMethod is the deposit authorization the server takes: "" or TransferEIP3009 for
+// ERC-3009 only, TransferPermit2 for either.
 type Terms struct {
-	PayTo              common.Address
-	Asset              common.Address
-	ReceiverAuthorizer common.Address
-	WithdrawDelay      uint64
-	Price              *big.Int
-	TokenName          string
-	TokenVersion       string
-	MinDeposit         *big.Int
+	PayTo               common.Address
+	Asset               common.Address
+	ReceiverAuthorizer  common.Address
+	WithdrawDelay       uint64
+	Price               *big.Int
+	TokenName           string
+	TokenVersion        string
+	MinDeposit          *big.Int
+	AssetTransferMethod string
 }
 
 // TermsFromRequirements reads Terms from the server's own requirement (never the client's copy).
@@ -42,7 +45,7 @@ func TermsFromRequirements(req x402.PaymentRequirements) (Terms, error) {
 	}
 	return Terms{
 		PayTo: payTo, Asset: asset, ReceiverAuthorizer: e.ReceiverAuthorizer, WithdrawDelay: e.WithdrawDelay,
-		Price: price, TokenName: e.Name, TokenVersion: e.Version,
+		Price: price, TokenName: e.Name, TokenVersion: e.Version, AssetTransferMethod: e.AssetTransferMethod,
 	}, nil
 }
 
