@@ -70,8 +70,8 @@ type Config struct {
 	MaxTimeoutSeconds int `yaml:"maxTimeoutSeconds"`
 	// SettlementTimeout is how long to wait for a settlement receipt.
 	SettlementTimeout time.Duration `yaml:"settlementTimeout"`
-	// Confirmations is how many blocks must follow a settlement before it
-	// counts; 0 trusts the receipt.
+	// Confirmations is how deep a settlement must be before it counts, its own block
+	// included: 1 (or 0) trusts the receipt, 12 waits for 11 blocks after it.
 	Confirmations int `yaml:"confirmations"`
 	// MaxPaymentHeaderBytes bounds the payment header the gateway will decode.
 	MaxPaymentHeaderBytes int      `yaml:"maxPaymentHeaderBytes"`

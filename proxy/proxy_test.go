@@ -341,13 +341,15 @@ func TestNewRejects(t *testing.T) {
 	if _, err := New(nil, Options{}); err == nil {
 		t.Error("nil upstream accepted")
 	}
-	for _, raw := range []string{"ftp://127.0.0.1/", "http:///path", "/relative", "127.0.0.1:9000"} {
-		u, err := url.Parse(raw)
-		if err != nil {
-			continue
-		}
+	for _, u := range []*url.URL{
+		{Scheme: "ftp", Host: "127.0.0.1", Path: "/"},
+		{Scheme: "http", Path: "/path"}, // no host
+		{Path: "/relative"},
+		{Opaque: "9000", Scheme: "127.0.0.1"}, // what url.Parse would make of "127.0.0.1:9000" if it could
+		{Host: "127.0.0.1:9000"},             // a host without a scheme
+	} {
 		if _, err := New(u, Options{}); err == nil {
-			t.Errorf("New(%q) accepted", raw)
+			t.Errorf("New(%s) accepted", u)
 		}
 	}
 }

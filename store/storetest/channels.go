@@ -142,8 +142,9 @@ func testChannelCharge(t *testing.T, h *harness) {
 }
 
 // testConcurrentChannelCharges: 40 requests on one channel race, on two handles (two replicas).
-// Each reads the channel and charges the next 100 as long as the deposit covers it; exactly ten
-// can win, and the charged total never passes the deposit.
+// Each reads the channel and charges the next 100 as long as the deposit covers it. However the
+// race goes, each winner charged exactly once (the total is 100 × winners) and the charged total
+// never passes the deposit; how many win depends on the interleaving (at most ten).
 func testConcurrentChannelCharges(t *testing.T, h *harness) {
 	replicas := []store.Store{h.store(t), h.store(t)}
 	c := newChannel(1)
