@@ -44,6 +44,7 @@ type options struct {
 	presignMax  int
 	verbose     bool
 	upDelay     time.Duration
+	verify      bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -60,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dataDir, "datadir", "", "directory for the chain and the gateway's SQLite database (default: a new temporary directory, removed afterwards)")
 	fs.IntVar(&o.presignMax, "presign-max", 400_000, "most vouchers signed ahead of phase B (each is about 1.5 KB); beyond it workers sign as they go")
 	fs.DurationVar(&o.upDelay, "upstream-delay", 0, "time the upstream waits before answering, standing for a real API's I/O (0: answer at once, which measures the gateway's whole overhead)")
+	fs.BoolVar(&o.verify, "verify", true, "run the voucher verification micro-benchmark too")
 	fs.BoolVar(&o.verbose, "v", false, "log the gateway's warnings and errors to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -129,10 +129,12 @@ func (r *report) writeTable(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "CPU %%: this whole process (generator, servers, upstream, chain); below %d%% it waited on something other than CPU.\n", 100*r.GOMAXPROCS)
 	fmt.Fprintf(&b, "  other CPU %%: other processes on the machine meanwhile; steal %%: taken by the hypervisor. Both are noise.\n")
-	fmt.Fprintf(&b, "voucher verification, one core (GOMAXPROCS=1): %.1f µs/op, %d allocs/op   target < %.0f µs: %s\n",
-		r.Verify.VerifyMicros, r.Verify.VerifyAllocs, r.VerifyTargetMicros, verdict(r.VerifyMet))
-	fmt.Fprintf(&b, "  with the payload JSON parse: %.1f µs/op; from the PAYMENT-SIGNATURE header (base64, x402 envelope, parse, verify): %.1f µs/op\n",
-		r.Verify.ParseVerifyMicros, r.Verify.HeaderToCheckMicros)
+	if r.Verify.VerifyMicros > 0 {
+		fmt.Fprintf(&b, "voucher verification, one core (GOMAXPROCS=1): %.1f µs/op, %d allocs/op   target < %.0f µs: %s\n",
+			r.Verify.VerifyMicros, r.Verify.VerifyAllocs, r.VerifyTargetMicros, verdict(r.VerifyMet))
+		fmt.Fprintf(&b, "  with the payload JSON parse: %.1f µs/op; from the PAYMENT-SIGNATURE header (base64, x402 envelope, parse, verify): %.1f µs/op\n",
+			r.Verify.ParseVerifyMicros, r.Verify.HeaderToCheckMicros)
+	}
 	if busiest := r.busiestOther(); busiest > noisyOtherPercent {
 		fmt.Fprintf(&b, "WARNING: other processes used up to %.0f%% CPU during a measured phase; these numbers are unreliable, rerun on a quiet machine\n", busiest)
 	}

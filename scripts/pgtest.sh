@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pgtest.sh CMD [ARGS...]
 #
-# Starts a throwaway PostgreSQL 15 cluster on 127.0.0.1 (trust auth, fsync
+# Starts a throwaway PostgreSQL cluster (15 when installed, else any version found) on 127.0.0.1 (trust auth, fsync
 # off, a free port), exports
 #   PAYPER_TEST_POSTGRES_DSN=postgres://postgres@127.0.0.1:PORT/postgres?sslmode=disable
 # runs CMD, then stops the cluster and deletes its directory whatever
