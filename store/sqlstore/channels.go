@@ -254,13 +254,7 @@ func (s *Store) compareAndSet(ctx context.Context, what, id, query string, args 
 
 // ListChannels implements store.ChannelStore.
 func (s *Store) ListChannels(ctx context.Context, f store.ChannelFilter) ([]store.Channel, error) {
-	limit := f.Limit
-	switch {
-	case limit <= 0:
-		limit = store.DefaultListLimit
-	case limit > store.MaxListLimit:
-		limit = store.MaxListLimit
-	}
+	limit := listLimit(f.Limit)
 	unclaimed := 0
 	if f.Unclaimed {
 		unclaimed = 1
