@@ -179,12 +179,14 @@ func (p *ChannelPayer) CreatePayload(req x402.PaymentRequirements, resource *x40
 
 // depositNeeded returns nil when the channel can pay price by voucher alone, else the deposit
 // to make, or ErrDepositNotAllowed. A deposit whose outcome never came back counts as made: the
-// voucher that relies on it is refused if it was not, and the payer then deposits.
+// voucher that relies on it is refused if it was not, and the payer then deposits. A pending
+// withdrawal counts as gone, as the server counts it.
 func (p *ChannelPayer) depositNeeded(req x402.PaymentRequirements, rec *channelstore.Record, price *big.Int) (*big.Int, error) {
 	charged, balance := new(big.Int), new(big.Int)
 	if rec != nil {
 		charged.Set(orZero(rec.Charged))
 		balance.Add(orZero(rec.Balance), orZero(rec.Unconfirmed))
+		balance.Sub(balance, orZero(rec.PendingWithdrawal))
 	}
 	next := new(big.Int).Add(charged, price)
 	if rec != nil && next.Cmp(balance) <= 0 {
@@ -195,8 +197,8 @@ func (p *ChannelPayer) depositNeeded(req x402.PaymentRequirements, rec *channels
 		if rec == nil {
 			return nil, fmt.Errorf("%w: no channel with this server yet, and no deposit cap (MaxDeposit) is set", ErrDepositNotAllowed)
 		}
-		return nil, fmt.Errorf("%w: channel %s has %s left for a price of %s, and no deposit cap (MaxDeposit) is set",
-			ErrDepositNotAllowed, rec.ChannelID.Hex(), rec.Remaining(), price)
+		return nil, fmt.Errorf("%w: channel %s has %s left for a price of %s%s, and no deposit cap (MaxDeposit) is set",
+			ErrDepositNotAllowed, rec.ChannelID.Hex(), rec.Remaining(), price, pendingNote(rec))
 	}
 	floor := maxOf(needed, price)
 	if e, err := batch.ParseRequirementsExtra(req.Extra); err == nil && e.MinDeposit != nil {
@@ -320,6 +322,14 @@ func (p *ChannelPayer) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return p.Logger
+}
+
+// pendingNote mentions rec's pending withdrawal in an error, if there is one.
+func pendingNote(rec *channelstore.Record) string {
+	if !rec.WithdrawalPending() {
+		return ""
+	}
+	return fmt.Sprintf(" (a withdrawal of %s is pending)", rec.PendingWithdrawal)
 }
 
 func orZero(v *big.Int) *big.Int {

@@ -124,9 +124,15 @@ func (p *ChannelPayer) refunded(rec *channelstore.Record, ref channelRef, resp *
 		return nil, true, fmt.Errorf("client: refund answer amount %q", s.Amount)
 	}
 	rec.Refunded = new(big.Int).Add(orZero(rec.Refunded), refunded)
+	if rec.WithdrawalPending() {
+		// The escrow pays a refund out of a pending withdrawal first.
+		rec.SetWithdrawal(new(big.Int).Sub(rec.PendingWithdrawal, refunded), rec.WithdrawRequestedAt)
+	}
 	if s.Extra != nil && s.Extra.ChannelState != nil && s.Extra.ChannelState.ChannelID == ref.id {
-		rec.Balance = new(big.Int).Set(orZero(s.Extra.ChannelState.Balance))
-		rec.TotalClaimed = new(big.Int).Set(orZero(s.Extra.ChannelState.TotalClaimed))
+		st := s.Extra.ChannelState
+		rec.Balance = new(big.Int).Set(orZero(st.Balance))
+		rec.TotalClaimed = new(big.Int).Set(orZero(st.TotalClaimed))
+		p.adoptWithdrawal(rec, st, nil)
 	} else {
 		rec.Balance = new(big.Int).Sub(orZero(rec.Balance), refunded)
 	}

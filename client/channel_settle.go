@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 	"net/http"
@@ -20,7 +21,8 @@ const maxHeaderBytes = 64 << 10
 
 // Settled implements Settler: it records what the server answered to a payload of this payer
 // and releases the channel. It asks for a retry after a corrective 402 it could verify and
-// adopt, or after learning that a deposit whose outcome was unknown never happened.
+// adopt, after learning that a deposit whose outcome was unknown never happened, or after a
+// refusal for lack of funds that a deposit can now make up.
 func (p *ChannelPayer) Settled(_ context.Context, sent *x402.PaymentPayload, resp *http.Response, err error) bool {
 	p.mu.Lock()
 	a := p.inflight[sent]
@@ -30,6 +32,10 @@ func (p *ChannelPayer) Settled(_ context.Context, sent *x402.PaymentPayload, res
 		return false
 	}
 	defer p.unlock(a.ref.id)
+	if errors.Is(err, errNotSent) {
+		p.refundDeposit(a) // nothing reached the server: no deposit was made, no voucher used
+		return false
+	}
 	rec, lerr := p.loadOrNew(a.ref)
 	if lerr != nil {
 		p.log().Error("channel state unreadable; the payment's outcome is not recorded", "channel", a.ref.id.Hex(), "err", lerr)
@@ -101,6 +107,7 @@ func (p *ChannelPayer) settledOK(rec *channelstore.Record, a *channelAttempt, re
 	if state != nil {
 		rec.Balance = new(big.Int).Set(orZero(state.Balance))
 		rec.TotalClaimed = new(big.Int).Set(orZero(state.TotalClaimed))
+		p.adoptWithdrawal(rec, state, a.deposit)
 	} else {
 		// No snapshot: count what this payer knows it added.
 		rec.Balance = new(big.Int).Add(orZero(rec.Balance), orZero(a.deposit))
@@ -134,8 +141,51 @@ func (p *ChannelPayer) learnFrom402(rec *channelstore.Record, a *channelAttempt,
 		// The deposit whose outcome never came back did not happen: deposit again.
 		rec.Unconfirmed = nil
 		return true
+	case rec.Unconfirmed == nil && isReason(pr.Error, x402.ReasonBatchCumulativeExceedsBalance):
+		return p.learnShortfall(rec, a)
 	}
 	return false
+}
+
+// learnShortfall handles a payment refused as more than the channel can pay when no unconfirmed
+// deposit explains it: the server holds back funds the record does not, most likely for a
+// withdrawal started elsewhere. The refusal proves the server counts more than
+// Balance + deposit − voucher as withdrawn, so the record's pending withdrawal grows to that; the
+// next payment then tops up or goes elsewhere instead of being refused again. A retry is
+// worthwhile when a deposit may now be made.
+func (p *ChannelPayer) learnShortfall(rec *channelstore.Record, a *channelAttempt) bool {
+	atLeast := new(big.Int).Add(orZero(rec.Balance), orZero(a.deposit))
+	atLeast.Sub(atLeast, a.max)
+	atLeast.Add(atLeast, big.NewInt(1))
+	if atLeast.Cmp(orZero(rec.PendingWithdrawal)) <= 0 {
+		return false // nothing learned: a retry would be refused the same way
+	}
+	p.log().Info("the server holds back more of the channel than known; counting it as a pending withdrawal",
+		"channel", a.ref.id.Hex(), "pending", atLeast)
+	rec.SetWithdrawal(atLeast, rec.WithdrawRequestedAt)
+	price := new(big.Int).Sub(a.max, a.base)
+	deposit, err := p.depositNeeded(a.req, rec, price)
+	return err == nil && deposit != nil
+}
+
+// adoptWithdrawal brings the record's pending withdrawal in line with a server snapshot. The
+// snapshot tells whether a withdrawal is pending (withdrawRequestedAt) but not its amount, which
+// only the payer that started it knows; deposited is a deposit the snapshot already counts.
+func (p *ChannelPayer) adoptWithdrawal(rec *channelstore.Record, st *batch.ChannelState, deposited *big.Int) {
+	known := rec.WithdrawalPending()
+	switch {
+	case st.WithdrawRequestedAt != 0 && known && (rec.WithdrawRequestedAt == 0 || rec.WithdrawRequestedAt == st.WithdrawRequestedAt):
+		rec.WithdrawRequestedAt = st.WithdrawRequestedAt // the one on record
+	case st.WithdrawRequestedAt != 0:
+		// One started elsewhere: it is at most what was unclaimed, before this answer's deposit.
+		most := new(big.Int).Sub(orZero(st.Balance), orZero(st.TotalClaimed))
+		most.Sub(most, orZero(deposited))
+		rec.SetWithdrawal(most, st.WithdrawRequestedAt)
+	case known && rec.WithdrawRequestedAt != 0 && uint64(p.now().Unix()) < rec.WithdrawRequestedAt+rec.Config.WithdrawDelay:
+		// Too early to have been paid out: the server has not seen it yet.
+	default:
+		rec.SetWithdrawal(nil, 0) // paid out, taken by a refund, or never there
+	}
 }
 
 // resync adopts the channel state of a corrective 402 when the server backs its charged total
@@ -178,6 +228,7 @@ func (p *ChannelPayer) resync(rec *channelstore.Record, ref channelRef, base *bi
 	rec.Balance = new(big.Int).Set(orZero(st.Balance))
 	rec.TotalClaimed = new(big.Int).Set(orZero(st.TotalClaimed))
 	rec.Unconfirmed = nil
+	p.adoptWithdrawal(rec, st, nil)
 	return true, nil
 }
 

@@ -35,6 +35,9 @@ type channelShop struct {
 	charged map[common.Hash]*big.Int
 	balance map[common.Hash]*big.Int
 	last    map[common.Hash]*batch.VoucherState
+	// A timed withdrawal in progress per channel: its amount and start (unix seconds).
+	pending    map[common.Hash]*big.Int
+	withdrawAt map[common.Hash]uint64
 
 	// Faults.
 	failNext     int               // answer the next paid request with this status, no settlement
@@ -63,6 +66,7 @@ func newChannelShop(t *testing.T, minDeposit *big.Int) *channelShop {
 			WithdrawDelay:      900, MinDeposit: minDeposit, MaxTimeoutSeconds: 60,
 		},
 		charged: map[common.Hash]*big.Int{}, balance: map[common.Hash]*big.Int{}, last: map[common.Hash]*batch.VoucherState{},
+		pending: map[common.Hash]*big.Int{}, withdrawAt: map[common.Hash]uint64{},
 	}
 	s.server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.server.Close)
@@ -108,7 +112,8 @@ func (s *channelShop) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := s.verifier.ChannelID(pl.ChannelConfig)
-	snap := batch.Snapshot{ChargedCumulative: s.get(s.charged, id), Balance: s.get(s.balance, id)}
+	snap := batch.Snapshot{ChargedCumulative: s.get(s.charged, id), Balance: s.get(s.balance, id),
+		PendingWithdrawal: s.get(s.pending, id), WithdrawRequestedAt: s.withdrawAt[id]}
 	if vs := s.last[id]; vs != nil {
 		snap.SignedMaxClaimable, snap.Signature = vs.SignedMaxClaimable, vs.Signature
 	}
@@ -142,7 +147,8 @@ func (s *channelShop) serve(w http.ResponseWriter, r *http.Request) {
 	max := pl.Voucher.MaxClaimableAmount
 	s.charged[id] = max
 	s.last[id] = &batch.VoucherState{SignedMaxClaimable: max, Signature: pl.Voucher.Signature}
-	state := batch.ChannelState{ChannelID: id, Balance: s.get(s.balance, id), TotalClaimed: new(big.Int), RefundNonce: new(big.Int), ChargedCumulativeAmount: max}
+	state := batch.ChannelState{ChannelID: id, Balance: s.get(s.balance, id), TotalClaimed: new(big.Int), RefundNonce: new(big.Int),
+		ChargedCumulativeAmount: max, WithdrawRequestedAt: s.withdrawAt[id]}
 	var resp batch.SettlementResponse
 	if deposited != nil {
 		resp = batch.DepositResponse("eip155:1337", pl.ChannelConfig.Payer, common.HexToHash("0xd0"), deposited, state, s.price)

@@ -18,7 +18,9 @@ type Preferrer interface {
 // Settler is an optional Payer capability for schemes that keep state between payments, such as
 // escrow channels. For every payload the payer created, the transport calls Settled exactly once
 // with the server's answer, or with the transport error when no answer came (resp is then nil).
-// The response body must not be read.
+// A payload that never left the process (the request could not be built) is reported with an
+// error to that effect, so the payer can give back what it reserved for it. The response body
+// must not be read.
 //
 // When the answer is a 402 and Settled returns true (the payer learned something from it, e.g. a
 // corrective 402 carrying the server's charged total), the transport asks the payer for one new

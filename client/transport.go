@@ -117,29 +117,36 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return paid, nil
 }
 
-// errNotSent marks a payment that failed before anything reached the server.
+// errNotSent marks a payment that failed before anything reached the server. A Settler is told
+// of such a failure with an error wrapping it, so it can take back what it reserved.
 var errNotSent = errors.New("client: payment not sent")
 
 // pay creates a payment for offer, sends req with it and reports the outcome to the payer and
 // OnPayment. retry is the payer's wish to try once more (see Settler).
 func (t *Transport) pay(req *http.Request, replay func() (io.ReadCloser, error), payer Payer, offer x402.PaymentRequirements, challenge *x402.PaymentRequired) (resp *http.Response, retry bool, err error) {
 	ctx := req.Context()
+	again := req.Clone(ctx)
+	if replay != nil {
+		// The body is made again before any payment exists: without it nothing can be sent.
+		if again.Body, err = replay(); err != nil {
+			return nil, false, fmt.Errorf("%w: resend the request body: %w", errNotSent, err)
+		}
+	}
 	payload, err := payer.CreatePayload(offer, &challenge.Resource)
 	if err != nil {
+		closeBody(again)
 		return nil, false, fmt.Errorf("%w: create payment: %w", errNotSent, err)
 	}
 	settler, _ := payer.(Settler)
 	payload.Extensions = challenge.Extensions // echo what the server declared
 	header, err := x402.EncodeHeader(payload)
 	if err != nil {
+		closeBody(again)
+		err = fmt.Errorf("%w: create payment: %w", errNotSent, err)
 		if settler != nil {
 			settler.Settled(ctx, payload, nil, err)
 		}
-		return nil, false, fmt.Errorf("%w: create payment: %w", errNotSent, err)
-	}
-	again := req.Clone(ctx)
-	if replay != nil {
-		again.Body, _ = replay()
+		return nil, false, err
 	}
 	again.Header.Set(x402.HeaderPaymentSignature, header)
 	// An error here leaves the payment counted: it may have been used before the connection broke.
@@ -155,6 +162,12 @@ func (t *Transport) pay(req *http.Request, replay func() (io.ReadCloser, error),
 		t.OnPayment(Payment{Requirement: offer, Resource: challenge.Resource.URL, Settlement: settlement, StatusCode: resp.StatusCode})
 	}
 	return resp, retry, nil
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
 }
 
 func (t *Transport) base() http.RoundTripper {

@@ -46,18 +46,43 @@ type Record struct {
 	Refunded *big.Int
 	// Unconfirmed is a deposit sent whose outcome never came back; the next payment checks it.
 	Unconfirmed *big.Int
+	// PendingWithdrawal is a timed withdrawal in progress as far as this payer knows. The escrow
+	// pays it out once the delay has passed, so it is not there to spend: the server refuses
+	// vouchers that reach into it. When its amount is not known (the server only reported that
+	// one exists), it is an estimate from above.
+	PendingWithdrawal *big.Int
+	// WithdrawRequestedAt is when that withdrawal started, in unix seconds of the chain; zero when
+	// unknown.
+	WithdrawRequestedAt uint64
 	// LastDepositTx is the transaction of the latest deposit the server reported.
 	LastDepositTx common.Hash
 	UpdatedAt     time.Time
 }
 
-// Remaining is what the payer may still spend: Balance − Charged, never below zero.
+// Remaining is what the payer may still spend: Balance − Charged − PendingWithdrawal, never below
+// zero.
 func (r *Record) Remaining() *big.Int {
 	out := new(big.Int).Sub(orZero(r.Balance), orZero(r.Charged))
+	out.Sub(out, orZero(r.PendingWithdrawal))
 	if out.Sign() < 0 {
 		out.SetInt64(0)
 	}
 	return out
+}
+
+// WithdrawalPending reports whether the payer knows of a withdrawal in progress.
+func (r *Record) WithdrawalPending() bool {
+	return r.PendingWithdrawal != nil && r.PendingWithdrawal.Sign() > 0
+}
+
+// SetWithdrawal records a pending withdrawal of amount started at requestedAt (unix seconds, 0
+// when unknown); a nil or zero amount clears it.
+func (r *Record) SetWithdrawal(amount *big.Int, requestedAt uint64) {
+	if amount == nil || amount.Sign() <= 0 {
+		r.PendingWithdrawal, r.WithdrawRequestedAt = nil, 0
+		return
+	}
+	r.PendingWithdrawal, r.WithdrawRequestedAt = new(big.Int).Set(amount), requestedAt
 }
 
 // AddOrigin records that the channel pays the server of rawURL; it reports whether it was new.
@@ -99,7 +124,7 @@ func Origin(rawURL string) string {
 func (r *Record) Clone() *Record {
 	out := *r
 	out.Origins = append([]string(nil), r.Origins...)
-	for _, p := range []**big.Int{&out.Deposited, &out.Balance, &out.TotalClaimed, &out.Charged, &out.SignedMax, &out.Refunded, &out.Unconfirmed} {
+	for _, p := range []**big.Int{&out.Deposited, &out.Balance, &out.TotalClaimed, &out.Charged, &out.SignedMax, &out.Refunded, &out.Unconfirmed, &out.PendingWithdrawal} {
 		if *p != nil {
 			*p = new(big.Int).Set(*p)
 		}
@@ -131,19 +156,22 @@ type wireConfig struct {
 }
 
 type wireRecord struct {
-	ChannelID     common.Hash  `json:"channelId"`
-	Network       string       `json:"network"`
-	Config        wireConfig   `json:"channelConfig"`
-	Origins       []string     `json:"origins,omitempty"`
-	Deposited     string       `json:"deposited"`
-	Balance       string       `json:"balance"`
-	TotalClaimed  string       `json:"totalClaimed"`
-	Charged       string       `json:"chargedCumulativeAmount"`
-	SignedMax     string       `json:"signedMaxClaimable"`
-	Refunded      string       `json:"refunded"`
-	Unconfirmed   string       `json:"unconfirmedDeposit,omitempty"`
-	LastDepositTx *common.Hash `json:"lastDepositTx,omitempty"`
-	UpdatedAt     time.Time    `json:"updatedAt"`
+	ChannelID    common.Hash `json:"channelId"`
+	Network      string      `json:"network"`
+	Config       wireConfig  `json:"channelConfig"`
+	Origins      []string    `json:"origins,omitempty"`
+	Deposited    string      `json:"deposited"`
+	Balance      string      `json:"balance"`
+	TotalClaimed string      `json:"totalClaimed"`
+	Charged      string      `json:"chargedCumulativeAmount"`
+	SignedMax    string      `json:"signedMaxClaimable"`
+	Refunded     string      `json:"refunded"`
+	Unconfirmed  string      `json:"unconfirmedDeposit,omitempty"`
+	// Both withdrawal keys are absent from records written before they existed.
+	PendingWithdrawal   string       `json:"pendingWithdrawal,omitempty"`
+	WithdrawRequestedAt uint64       `json:"withdrawRequestedAt,omitempty"`
+	LastDepositTx       *common.Hash `json:"lastDepositTx,omitempty"`
+	UpdatedAt           time.Time    `json:"updatedAt"`
 }
 
 // MarshalJSON writes the record with amounts as decimal strings.
@@ -160,6 +188,9 @@ func (r Record) MarshalJSON() ([]byte, error) {
 	}
 	if r.Unconfirmed != nil && r.Unconfirmed.Sign() > 0 {
 		w.Unconfirmed = r.Unconfirmed.String()
+	}
+	if r.WithdrawalPending() {
+		w.PendingWithdrawal, w.WithdrawRequestedAt = r.PendingWithdrawal.String(), r.WithdrawRequestedAt
 	}
 	if r.LastDepositTx != (common.Hash{}) {
 		w.LastDepositTx = &r.LastDepositTx
@@ -206,6 +237,11 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 	out.SignedMax = amount("signedMaxClaimable", w.SignedMax, false)
 	out.Refunded = amount("refunded", w.Refunded, false)
 	out.Unconfirmed = amount("unconfirmedDeposit", w.Unconfirmed, true)
+	out.PendingWithdrawal = amount("pendingWithdrawal", w.PendingWithdrawal, true)
+	out.WithdrawRequestedAt = w.WithdrawRequestedAt
+	if w.WithdrawRequestedAt != 0 && !out.WithdrawalPending() {
+		errs = append(errs, errors.New("withdrawRequestedAt without a pendingWithdrawal"))
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("channelstore: %w", errors.Join(errs...))
 	}

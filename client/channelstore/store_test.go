@@ -127,11 +127,57 @@ func TestRecordRejectsInconsistentData(t *testing.T) {
 		"leading zero":    func(s string) string { return strings.Replace(s, `"balance":"10000"`, `"balance":"010000"`, 1) },
 		"bad network":     func(s string) string { return strings.Replace(s, `eip155:1337`, `eip155:1`, 1) },
 		"trailing data":   func(s string) string { return s + "{}" },
+		"withdrawal time without an amount": func(s string) string {
+			return strings.Replace(s, `{`, `{"withdrawRequestedAt":1700000000,`, 1)
+		},
+		"negative withdrawal": func(s string) string {
+			return strings.Replace(s, `{`, `{"pendingWithdrawal":"-5","withdrawRequestedAt":1700000000,`, 1)
+		},
 	} {
 		var out Record
 		if err := json.Unmarshal([]byte(edit(string(good))), &out); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// TestRecordPendingWithdrawal: a pending withdrawal is not there to spend, survives a round trip,
+// and records written before it existed still load.
+func TestRecordPendingWithdrawal(t *testing.T) {
+	r := sampleRecord(t)
+	old, _ := json.Marshal(r)
+	if strings.Contains(string(old), "pendingWithdrawal") || strings.Contains(string(old), "withdrawRequestedAt") {
+		t.Fatalf("a record without a withdrawal writes withdrawal keys: %s", old)
+	}
+	r.SetWithdrawal(big.NewInt(5000), 1_700_000_000)
+	if got := r.Remaining().Int64(); got != 2000 {
+		t.Fatalf("remaining %d; want 10000 − 3000 charged − 5000 pending", got)
+	}
+	r.SetWithdrawal(big.NewInt(9000), 1_700_000_000)
+	if r.Remaining().Sign() != 0 {
+		t.Fatalf("remaining %s; want zero, never below", r.Remaining())
+	}
+	r.SetWithdrawal(big.NewInt(5000), 1_700_000_000)
+	data, _ := json.Marshal(r)
+	var got Record
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !got.WithdrawalPending() || got.PendingWithdrawal.Int64() != 5000 || got.WithdrawRequestedAt != 1_700_000_000 || got.Remaining().Int64() != 2000 {
+		t.Fatalf("round trip: pending %s at %d\n%s", got.PendingWithdrawal, got.WithdrawRequestedAt, data)
+	}
+	c := got.Clone()
+	got.PendingWithdrawal.SetInt64(1)
+	if c.PendingWithdrawal.Int64() != 5000 {
+		t.Fatal("Clone shares the pending withdrawal")
+	}
+	var before Record
+	if err := json.Unmarshal(old, &before); err != nil || before.WithdrawalPending() || before.Remaining().Int64() != 7000 {
+		t.Fatalf("an older record: %v, pending %s", err, before.PendingWithdrawal)
+	}
+	got.SetWithdrawal(nil, 1_700_000_000)
+	if got.WithdrawalPending() || got.WithdrawRequestedAt != 0 {
+		t.Fatalf("cleared withdrawal: %s at %d", got.PendingWithdrawal, got.WithdrawRequestedAt)
 	}
 }
 
@@ -157,6 +203,10 @@ func TestMemoryCopies(t *testing.T) {
 func FuzzRecordUnmarshal(f *testing.F) {
 	good, _ := json.Marshal(sampleRecord(f))
 	f.Add(good)
+	pending := sampleRecord(f)
+	pending.SetWithdrawal(big.NewInt(5000), 1_700_000_000)
+	withdrawing, _ := json.Marshal(pending)
+	f.Add(withdrawing)
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`{"channelId":"0x00","balance":"1e3"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -176,7 +226,7 @@ func FuzzRecordUnmarshal(f *testing.F) {
 		if err := json.Unmarshal(out, &again); err != nil {
 			t.Fatalf("round trip: %v\n%s", err, out)
 		}
-		if again.Remaining().Cmp(r.Remaining()) != 0 || again.ChannelID != r.ChannelID {
+		if again.Remaining().Cmp(r.Remaining()) != 0 || again.ChannelID != r.ChannelID || again.WithdrawalPending() != r.WithdrawalPending() {
 			t.Fatalf("round trip changed the record")
 		}
 	})

@@ -93,12 +93,9 @@ func (f *channelFlags) key() (*ecdsa.PrivateKey, error) { return payerKey(*f.key
 
 func (f *channelFlags) store() (*channelstore.Dir, error) { return channelstore.Open(*f.dir) }
 
+// payer pays through the channels in --channels-dir and never deposits on its own.
 func (f *channelFlags) payer(key *ecdsa.PrivateKey) (*client.ChannelPayer, error) {
-	store, err := f.store()
-	if err != nil {
-		return nil, err
-	}
-	return &client.ChannelPayer{Signer: &batch.Signer{Key: key}, Store: store}, nil
+	return channelPayer(key, *f.dir, "", uint8(*f.decimals))
 }
 
 // rpc returns --rpc-url, else the RPC URL of the dev environment in --data-dir, else "".
@@ -185,11 +182,8 @@ func runChannelOpen(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer resp.Body.Close()
-	if err := saveBody(resp, *out); err != nil {
+	if err := writeResponse(io.Discard, resp, *out, false); err != nil {
 		return err
-	}
-	if resp.StatusCode >= 400 {
-		return fmt.Errorf("server answered %s", resp.Status)
 	}
 	_, rec, err := cp.Channel(offer)
 	if err != nil || rec == nil {
@@ -241,20 +235,6 @@ func batchOfferAt(ctx context.Context, url string) (x402.PaymentRequirements, er
 	return x402.PaymentRequirements{}, fmt.Errorf("%s does not offer escrow channels (%s)", url, batch.Scheme)
 }
 
-func saveBody(resp *http.Response, out string) error {
-	if out == "" {
-		_, err := io.Copy(io.Discard, resp.Body)
-		return err
-	}
-	f, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = io.Copy(f, resp.Body)
-	return err
-}
-
 func runChannelRefund(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("channel refund", "channel refund [flags] URL", stderr)
 	amountFlag := fs.String("amount", "", "refund only this much: \"$1\" or atomic units (default: everything unspent)")
@@ -296,23 +276,24 @@ func runChannelRefund(ctx context.Context, args []string, stdout, stderr io.Writ
 
 // channelView is a channel as `payper channel … --json` prints it; amounts are atomic units.
 type channelView struct {
-	ChannelID     string      `json:"channelId"`
-	Network       string      `json:"network"`
-	Payer         string      `json:"payer"`
-	PayTo         string      `json:"payTo"`
-	Token         string      `json:"token"`
-	WithdrawDelay uint64      `json:"withdrawDelay"`
-	Servers       []string    `json:"servers"`
-	Deposited     string      `json:"deposited"`
-	Balance       string      `json:"balance"`
-	Charged       string      `json:"charged"`
-	Remaining     string      `json:"remaining"`
-	Refunded      string      `json:"refunded"`
-	Unconfirmed   string      `json:"unconfirmedDeposit,omitempty"`
-	DepositTx     string      `json:"depositTx,omitempty"`
-	Refund        *refundView `json:"refund,omitempty"`
-	OnChain       *chainView  `json:"onChain,omitempty"`
-	Withdrawal    *withdrawal `json:"withdrawal,omitempty"`
+	ChannelID         string      `json:"channelId"`
+	Network           string      `json:"network"`
+	Payer             string      `json:"payer"`
+	PayTo             string      `json:"payTo"`
+	Token             string      `json:"token"`
+	WithdrawDelay     uint64      `json:"withdrawDelay"`
+	Servers           []string    `json:"servers"`
+	Deposited         string      `json:"deposited"`
+	Balance           string      `json:"balance"`
+	Charged           string      `json:"charged"`
+	Remaining         string      `json:"remaining"`
+	Refunded          string      `json:"refunded"`
+	Unconfirmed       string      `json:"unconfirmedDeposit,omitempty"`
+	PendingWithdrawal string      `json:"pendingWithdrawal,omitempty"` // as this payer knows it; not in Remaining
+	DepositTx         string      `json:"depositTx,omitempty"`
+	Refund            *refundView `json:"refund,omitempty"`
+	OnChain           *chainView  `json:"onChain,omitempty"`
+	Withdrawal        *withdrawal `json:"withdrawal,omitempty"`
 }
 
 type refundView struct {
@@ -336,6 +317,9 @@ func viewOf(r *channelstore.Record) channelView {
 	if r.Unconfirmed != nil && r.Unconfirmed.Sign() > 0 {
 		v.Unconfirmed = r.Unconfirmed.String()
 	}
+	if r.WithdrawalPending() {
+		v.PendingWithdrawal = r.PendingWithdrawal.String()
+	}
 	return v
 }
 
@@ -345,6 +329,9 @@ func printRecord(w io.Writer, cf *channelFlags, r *channelstore.Record) {
 		fmt.Fprintf(w, "  servers    %s\n", strings.Join(r.Origins, ", "))
 	}
 	fmt.Fprintf(w, "  deposited  %s\n  charged    %s\n  remaining  %s\n", cf.show(r.Deposited), cf.show(r.Charged), cf.show(r.Remaining()))
+	if r.WithdrawalPending() {
+		fmt.Fprintf(w, "  withdrawing %s (not in remaining)\n", cf.show(r.PendingWithdrawal))
+	}
 	if r.Refunded != nil && r.Refunded.Sign() > 0 {
 		fmt.Fprintf(w, "  refunded   %s\n", cf.show(r.Refunded))
 	}

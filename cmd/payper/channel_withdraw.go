@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/chain/evm"
@@ -153,23 +155,31 @@ func runChannelWithdraw(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	w, err := newWithdrawer(ctx, cf, st, key, rec.Network, stdout)
+	if err != nil {
+		return err
+	}
+	defer w.chain.Close()
+	return w.run(ctx, rec, amount, *noWait)
+}
+
+// newWithdrawer connects to the chain of network as the payer key, who sends the withdrawal
+// transactions itself and pays their gas. The caller closes w.chain.
+func newWithdrawer(ctx context.Context, cf *channelFlags, st *channelstore.Dir, key *ecdsa.PrivateKey, network string, out io.Writer) (*withdrawer, error) {
 	rpc := cf.rpc()
 	if rpc == "" {
-		return fmt.Errorf("withdrawing needs the chain: give --rpc-url")
+		return nil, fmt.Errorf("withdrawing needs the chain: give --rpc-url")
 	}
-	chainID, err := evmsig.ChainIDFromNetwork(rec.Network)
+	chainID, err := evmsig.ChainIDFromNetwork(network)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// The payer sends the withdrawal transactions itself and pays their gas.
 	chain, err := evm.Dial(ctx, rpc, chainID, evm.Options{SettlerKey: key})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer chain.Close()
 	now := func() time.Time { return chainNow(ctx, chain) }
-	w := &withdrawer{chain: chain, store: st, cf: cf, out: stdout, payer: key, now: now, sleep: sleepCtx, every: 10 * time.Second}
-	return w.run(ctx, rec, amount, *noWait)
+	return &withdrawer{chain: chain, store: st, cf: cf, out: out, payer: key, now: now, sleep: sleepCtx, every: 10 * time.Second}, nil
 }
 
 // chainNow is the later of the wall clock and the latest block's time. The escrow judges the
@@ -183,7 +193,9 @@ func chainNow(ctx context.Context, chain *evm.Client) time.Time {
 	return now
 }
 
-// withdrawer runs a timed withdrawal: initiate, wait out the delay, finalize.
+// withdrawer runs a timed withdrawal: initiate, wait out the delay, finalize. `payper pay` may
+// use the channel meanwhile, so every change to the channel's record is made to the record as
+// it is in the store at that moment.
 type withdrawer struct {
 	chain *evm.Client
 	store *channelstore.Dir
@@ -204,6 +216,10 @@ func (w *withdrawer) run(ctx context.Context, rec *channelstore.Record, amount *
 	if cs.PendingWithdrawal.Sign() > 0 {
 		res.Amount = cs.PendingWithdrawal.String()
 		w.say("withdrawal of %s from channel %s is pending\n", w.cf.show(cs.PendingWithdrawal), rec.ChannelID.Hex())
+		// It may have been started elsewhere: payments must not count on it either way.
+		if err := w.recordPending(rec.ChannelID, cs); err != nil {
+			return err
+		}
 	} else {
 		if cs, err = w.initiate(ctx, rec, cs, amount, &res); err != nil || res.Amount == "" {
 			return err
@@ -227,7 +243,11 @@ func (w *withdrawer) run(ctx context.Context, rec *channelstore.Record, amount *
 // claimed or, when more, what the server charged (the server claims that before the delay ends).
 func (w *withdrawer) initiate(ctx context.Context, rec *channelstore.Record, cs store.ChannelChainState, amount *big.Int, res *withdrawal) (store.ChannelChainState, error) {
 	free := new(big.Int).Sub(cs.Balance, cs.TotalClaimed)
-	unspent := new(big.Int).Sub(cs.Balance, maxInt(cs.TotalClaimed, orZeroInt(rec.Charged)))
+	spent := cs.TotalClaimed
+	if rec.Charged != nil && rec.Charged.Cmp(spent) > 0 {
+		spent = rec.Charged
+	}
+	unspent := new(big.Int).Sub(cs.Balance, spent)
 	if amount == nil {
 		amount = unspent
 	}
@@ -248,7 +268,33 @@ func (w *withdrawer) initiate(ctx context.Context, rec *channelstore.Record, cs 
 	}
 	res.Amount, res.InitiateTx = amount.String(), tx.Hex()
 	w.say("started a withdrawal of %s from channel %s\n  tx %s\n", w.cf.show(amount), rec.ChannelID.Hex(), tx.Hex())
-	return w.chain.ChannelState(ctx, rec.ChannelID)
+	if cs, err = w.chain.ChannelState(ctx, rec.ChannelID); err != nil {
+		return cs, err
+	}
+	return cs, w.recordPending(rec.ChannelID, cs)
+}
+
+// recordPending notes the withdrawal pending in cs in the channel's record, so that payments
+// stop counting on that money.
+func (w *withdrawer) recordPending(id common.Hash, cs store.ChannelChainState) error {
+	return w.update(id, func(r *channelstore.Record) {
+		r.SetWithdrawal(cs.PendingWithdrawal, uint64(max(cs.WithdrawRequestedAt, 0)))
+	})
+}
+
+// update applies change to the channel's record as stored now, not to a copy read earlier, and
+// saves it. A record deleted meanwhile stays deleted.
+func (w *withdrawer) update(id common.Hash, change func(*channelstore.Record)) error {
+	rec, err := w.store.Load(id)
+	if errors.Is(err, channelstore.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	change(rec)
+	rec.UpdatedAt = w.now()
+	return w.store.Save(rec)
 }
 
 func (w *withdrawer) finalize(ctx context.Context, rec *channelstore.Record, res withdrawal) error {
@@ -269,9 +315,11 @@ func (w *withdrawer) finalize(ctx context.Context, rec *channelstore.Record, res
 	res.FinalizeTx, res.Withdrawn, res.RemainingSeconds = tx.Hex(), got.String(), 0
 	w.say("withdrew %s from channel %s\n  tx %s\n", w.cf.show(got), rec.ChannelID.Hex(), tx.Hex())
 	if cs, err := w.chain.ChannelState(ctx, rec.ChannelID); err == nil {
-		rec.Balance, rec.TotalClaimed = cs.Balance, cs.TotalClaimed
-		rec.UpdatedAt = w.now()
-		if err := w.store.Save(rec); err != nil {
+		err := w.update(rec.ChannelID, func(r *channelstore.Record) {
+			r.Balance, r.TotalClaimed = cs.Balance, cs.TotalClaimed
+			r.SetWithdrawal(cs.PendingWithdrawal, uint64(max(cs.WithdrawRequestedAt, 0)))
+		})
+		if err != nil {
 			return err
 		}
 		w.say("  channel balance now %s\n", w.cf.show(cs.Balance))
@@ -324,18 +372,4 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
-}
-
-func maxInt(a, b *big.Int) *big.Int {
-	if a.Cmp(b) >= 0 {
-		return a
-	}
-	return b
-}
-
-func orZeroInt(v *big.Int) *big.Int {
-	if v == nil {
-		return new(big.Int)
-	}
-	return v
 }
