@@ -352,4 +352,3 @@ func TestPaidResponseTooLargeBehindAReverseProxy(t *testing.T) {
 		t.Fatalf("payment events: %v", method.events)
 	}
 }
-

@@ -346,7 +346,7 @@ func TestNewRejects(t *testing.T) {
 		{Scheme: "http", Path: "/path"}, // no host
 		{Path: "/relative"},
 		{Opaque: "9000", Scheme: "127.0.0.1"}, // what url.Parse would make of "127.0.0.1:9000" if it could
-		{Host: "127.0.0.1:9000"},             // a host without a scheme
+		{Host: "127.0.0.1:9000"},              // a host without a scheme
 	} {
 		if _, err := New(u, Options{}); err == nil {
 			t.Errorf("New(%s) accepted", u)
