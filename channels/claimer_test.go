@@ -14,6 +14,17 @@ import (
 	"github.com/payper/payper/store/sqlite"
 )
 
+// openStore opens a SQLite store in a temporary directory, closed when the test ends.
+func openStore(t *testing.T) *sqlite.Store {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // recordingChain records claim transactions and reports the channel state the claims leave. The
 // contract side of claims is tested against the real escrow in contracts/escrow and end to end in
 // internal/app; this checks which channels the claimer picks and what it records.
@@ -37,11 +48,7 @@ func (c *recordingChain) ChannelState(context.Context, common.Hash) (store.Chann
 
 func TestClaimerPicksChargedChannelsOnly(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	receiver := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 	other := common.HexToAddress("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
 	mk := func(n int, to common.Address, charged int64, withdrawing bool) string {
@@ -96,11 +103,7 @@ func TestClaimerPicksChargedChannelsOnly(t *testing.T) {
 // batch; the other channels are claimed in full, and the capped one is not claimed again.
 func TestClaimerCapsAClaimAtTheBalance(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	receiver := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
 	payer := common.HexToAddress("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")
 	mk := func(n int, balance, charged int64) string {

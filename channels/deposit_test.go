@@ -3,7 +3,6 @@ package channels
 import (
 	"context"
 	"math/big"
-	"path/filepath"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -12,7 +11,6 @@ import (
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/store"
-	"github.com/payper/payper/store/sqlite"
 	"github.com/payper/payper/x402"
 )
 
@@ -46,11 +44,7 @@ func (c *slowDepositChain) Deposit(_ context.Context, _ batch.ChannelConfig, d b
 // verified against 100, so it must not be charged on top of 130 (nor reset the total to 110).
 func TestDepositRacingVouchersNeverLowersTheCharge(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	receiverKey, _ := crypto.GenerateKey()
 	payerKey, _ := crypto.GenerateKey()
 	offer := batch.Offer{Network: "eip155:1337", Asset: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"),

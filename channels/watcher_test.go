@@ -4,14 +4,12 @@ import (
 	"context"
 	"errors"
 	"math/big"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/store"
-	"github.com/payper/payper/store/sqlite"
 )
 
 // stateChain answers every channel with the same state and counts the reads. The escrow side of
@@ -52,11 +50,7 @@ func (c *stateChain) ChannelState(_ context.Context, id common.Hash) (store.Chan
 // than one listing holds, each exactly once.
 func TestWatcherStartRefreshesEveryChannel(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	const n = store.MaxListLimit + 5
 	addr := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8").Hex()
 	for i := range n {
@@ -91,14 +85,10 @@ func TestWatcherStartRefreshesEveryChannel(t *testing.T) {
 // again), and a round whose refresh failed reads the same blocks again next time.
 func TestWatcherReadsAgainWhatItFailedToRefresh(t *testing.T) {
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "s.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t)
 	addr := common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8").Hex()
 	id := common.BigToHash(big.NewInt(0xFEED))
-	err = st.CreateChannel(ctx, &store.Channel{ID: id.Hex(), Network: "eip155:1337", Payer: addr, PayerAuthorizer: addr, Receiver: addr,
+	err := st.CreateChannel(ctx, &store.Channel{ID: id.Hex(), Network: "eip155:1337", Payer: addr, PayerAuthorizer: addr, Receiver: addr,
 		ReceiverAuthorizer: addr, Token: addr, WithdrawDelay: 900, Salt: common.Hash{}.Hex(), Balance: big.NewInt(7)})
 	if err != nil {
 		t.Fatal(err)
