@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envRaceDB); path != "" {
 		os.Exit(raceChild(path, os.Getenv(envRaceStart)))
 	}
+	if path := os.Getenv(envKillDB); path != "" {
+		os.Exit(killChild(path))
+	}
 	os.Exit(m.Run())
 }
 

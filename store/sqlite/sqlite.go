@@ -6,6 +6,11 @@
 // Several Stores or processes on the same file still contend; busy_timeout
 // and a bounded retry absorb that, and whatever remains surfaces as
 // store.ErrUnavailable, never as a raw "database is locked".
+//
+// Every write is durable before it is acknowledged. Most commit with
+// synchronous=FULL. Channel charges, the hot path, commit in groups with
+// synchronous=NORMAL and are answered after a separate sync of the log
+// (flush.go), so the next group commits while the disk works.
 package sqlite
 
 import (
@@ -45,6 +50,7 @@ type Options struct {
 // Store is a store.Store backed by one SQLite file.
 type Store struct {
 	*sqlstore.Store
+	write *sql.DB // the single writer connection, for tests
 }
 
 var _ store.Store = (*Store)(nil)
@@ -52,6 +58,11 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating if needed) the database file at path and applies
 // pending migrations.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	return open(ctx, path, opts, walFlusher)
+}
+
+// open is Open with the charge groups' flush chosen by the caller (tests wrap it).
+func open(ctx context.Context, path string, opts Options, flusher func(dbPath string) func() error) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") || strings.HasPrefix(path, "file:") || path == ":memory:" {
 		return nil, fmt.Errorf("sqlite: %w: need a plain file path, got %q", store.ErrInvalid, path)
 	}
@@ -92,13 +103,18 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		Dialect: dialect(migrations),
 		Now:     opts.Now,
 		Logger:  opts.Logger,
+		GroupSync: &sqlstore.GroupSync{
+			Relax:   "PRAGMA synchronous = NORMAL",
+			Restore: "PRAGMA synchronous = FULL",
+			Flush:   flusher(path),
+		},
 	})
 	if err != nil {
 		read.Close()
 		write.Close()
 		return nil, err
 	}
-	return &Store{Store: s}, nil
+	return &Store{Store: s, write: write}, nil
 }
 
 // connect makes the writer's first connection. Switching a new file to WAL

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"sync"
@@ -13,16 +14,28 @@ import (
 // maxGroup bounds how many channel charges share one transaction.
 const maxGroup = 256
 
+// pendingFlushes is how many committed groups may wait for a flush beyond the one the flusher
+// holds. None: the committer hands a group over only once the flusher is free, so while the disk
+// works the next group grows instead of being cut into many small commits, each costing CPU.
+const pendingFlushes = 0
+
 // chargeGroup commits concurrent channel charges together: one transaction, one fsync, for every
 // charge that arrived while the previous group was committing. Each charge is still its own
 // compare-and-set and gets its own answer. On a backend with a single writer connection (SQLite)
 // this is what lets charges keep up with requests.
+//
+// With a GroupSync the flush leaves the committer's path: groups commit without waiting for the
+// disk, a second goroutine flushes the log once for every group committed meanwhile, and only
+// then are those groups answered. No charge is acknowledged before it is durable, and the
+// committer works on the next group while the disk works on the last.
 type chargeGroup struct {
-	s    *Store
-	stmt *sql.Stmt // the charge statement, prepared once: parsing it costs more than running it
-	reqs chan *chargeReq
-	stop chan struct{}
-	done chan struct{}
+	s      *Store
+	stmt   *sql.Stmt // the charge statement, prepared once: parsing it costs more than running it
+	reqs   chan *chargeReq
+	stop   chan struct{}
+	done   chan struct{}
+	sync   *GroupSync
+	synced chan committedGroup // committed groups waiting for their flush; nil without sync
 
 	mu      sync.RWMutex // held for reading while queueing, for writing to stop queueing
 	stopped bool
@@ -35,9 +48,42 @@ type chargeReq struct {
 	err  chan error
 }
 
-func newChargeGroup(s *Store) *chargeGroup {
-	g := &chargeGroup{s: s, reqs: make(chan *chargeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{})}
-	go g.run()
+// committedGroup is a group whose transaction has ended, with each charge's answer.
+type committedGroup struct {
+	reqs    []*chargeReq
+	results []error
+	wrote   bool // false when the transaction failed as a whole
+}
+
+// answer sends each charge its result, or flushErr when the flush covering the group failed.
+func (c committedGroup) answer(flushErr error) {
+	for i, r := range c.reqs {
+		if flushErr != nil && c.wrote {
+			r.err <- fmt.Errorf("%s: %w", r.what, flushErr)
+			continue
+		}
+		r.err <- c.results[i]
+	}
+}
+
+func newChargeGroup(s *Store, sync *GroupSync) *chargeGroup {
+	g := &chargeGroup{s: s, reqs: make(chan *chargeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{}), sync: sync}
+	if sync == nil {
+		go func() {
+			defer close(g.done)
+			g.run()
+		}()
+		return g
+	}
+	g.synced = make(chan committedGroup, pendingFlushes)
+	go func() {
+		defer close(g.synced)
+		g.run()
+	}()
+	go func() {
+		defer close(g.done)
+		g.flush()
+	}()
 	return g
 }
 
@@ -99,8 +145,8 @@ func (g *chargeGroup) close() {
 	}
 }
 
+// run collects and commits groups until close.
 func (g *chargeGroup) run() {
-	defer close(g.done)
 	for {
 		var first *chargeReq
 		select {
@@ -119,8 +165,56 @@ func (g *chargeGroup) run() {
 				break collect
 			}
 		}
-		g.commit(group)
+		c := g.commit(group)
+		if g.synced == nil {
+			c.answer(nil)
+			continue
+		}
+		g.synced <- c
 	}
+}
+
+// flush answers committed groups after a flush that began once they were committed: every group
+// waiting when a flush starts shares it. A failed flush fails its groups' charges as
+// unavailable: their rows may or may not survive a crash, so none of them may be served.
+func (g *chargeGroup) flush() {
+	for c := range g.synced {
+		waiting := []committedGroup{c}
+	collect:
+		for {
+			select {
+			case more, ok := <-g.synced:
+				if !ok {
+					break collect
+				}
+				waiting = append(waiting, more)
+			default:
+				break collect
+			}
+		}
+		var err error
+		if g.anyCommitted(waiting) {
+			if err = g.sync.Flush(); err != nil {
+				g.s.log.Error("flushing committed channel charges failed", "backend", g.s.dialect.Name, "err", err)
+				err = Unavailable(fmt.Errorf("flush: %w", err))
+			}
+		}
+		for _, c := range waiting {
+			c.answer(err)
+		}
+	}
+}
+
+// anyCommitted reports whether a flush is needed: a group that failed as a whole wrote nothing.
+// Groups whose charges all conflicted are still flushed, since their answers describe rows other
+// groups may have changed without a flush yet.
+func (g *chargeGroup) anyCommitted(groups []committedGroup) bool {
+	for _, c := range groups {
+		if c.wrote {
+			return true
+		}
+	}
+	return false
 }
 
 // drain refuses what is still queued at close.
@@ -136,51 +230,89 @@ func (g *chargeGroup) drain() {
 }
 
 // commit runs the group's compare-and-sets in one transaction. A charge whose row did not change
-// is told why (unknown channel or moved state); the others are committed together.
-func (g *chargeGroup) commit(group []*chargeReq) {
+// is told why (unknown channel or moved state); the others are committed together. A group that
+// failed as a whole tells every charge the error.
+func (g *chargeGroup) commit(group []*chargeReq) committedGroup {
 	s := g.s
 	// Detached from every caller: the group commits or fails as a whole.
 	ctx := context.Background()
 	results := make([]error, len(group))
 	g.prepare(ctx)
 	err := s.withRetry(ctx, func() error {
-		tx, err := s.write.BeginTx(ctx, nil)
+		return g.inTx(ctx, func(tx *sql.Tx) error {
+			charge := g.statement(ctx, tx)
+			for i, r := range group {
+				res, err := charge.ExecContext(ctx, r.args...)
+				if err != nil {
+					return err
+				}
+				n, err := res.RowsAffected()
+				if err != nil {
+					return err
+				}
+				results[i] = nil
+				if n == 1 {
+					continue
+				}
+				var version int64
+				err = tx.QueryRowContext(ctx, s.cq.state, r.id).Scan(&version)
+				switch {
+				case err == nil:
+					results[i] = fmt.Errorf("%s: %w", r.what, store.ErrConflict)
+				case errors.Is(err, sql.ErrNoRows):
+					results[i] = fmt.Errorf("%s: %w", r.what, store.ErrNotFound)
+				default:
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		for i, r := range group {
+			results[i] = fmt.Errorf("%s: %w", r.what, err)
+		}
+		return committedGroup{reqs: group, results: results}
+	}
+	return committedGroup{reqs: group, results: results, wrote: true}
+}
+
+// inTx runs fn in a write transaction and commits it. With a GroupSync the transaction runs on
+// the writer connection with the relaxed durability setting, restored afterwards; a connection
+// that cannot be restored is thrown away rather than left relaxed for other writes.
+func (g *chargeGroup) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if g.sync == nil {
+		tx, err := g.s.write.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
 		defer tx.Rollback()
-		charge := g.statement(ctx, tx)
-		for i, r := range group {
-			res, err := charge.ExecContext(ctx, r.args...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			results[i] = nil
-			if n == 1 {
-				continue
-			}
-			var version int64
-			err = tx.QueryRowContext(ctx, s.cq.state, r.id).Scan(&version)
-			switch {
-			case err == nil:
-				results[i] = fmt.Errorf("%s: %w", r.what, store.ErrConflict)
-			case errors.Is(err, sql.ErrNoRows):
-				results[i] = fmt.Errorf("%s: %w", r.what, store.ErrNotFound)
-			default:
-				return err
-			}
+		if err := fn(tx); err != nil {
+			return err
 		}
 		return tx.Commit()
-	})
-	for i, r := range group {
-		if err != nil {
-			r.err <- fmt.Errorf("%s: %w", r.what, err)
-			continue
-		}
-		r.err <- results[i]
 	}
+	conn, err := g.s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, g.sync.Relax); err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := conn.ExecContext(ctx, g.sync.Restore); err != nil {
+			g.s.log.Error("restoring the writer's durability setting failed; dropping the connection", "backend", g.s.dialect.Name, "err", err)
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
