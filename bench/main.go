@@ -8,6 +8,8 @@
 // generator. Phases, in order:
 //
 //	A  bare proxy, no payment header
+//	F  the bare proxy plus one secp256k1 signature recovery per request (-floor=false skips it):
+//	   the ceiling for any gateway that checks a voucher signature per request
 //	B  gateway, every request paid with a pre-signed cumulative voucher
 //	C  bare proxy again, to show drift between the two bare runs (-drift=false skips it)
 //
@@ -45,6 +47,7 @@ type options struct {
 	verbose     bool
 	upDelay     time.Duration
 	verify      bool
+	floor       bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -62,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.presignMax, "presign-max", 400_000, "most vouchers signed ahead of phase B (each is about 1.5 KB); beyond it workers sign as they go")
 	fs.DurationVar(&o.upDelay, "upstream-delay", 0, "time the upstream waits before answering, standing for a real API's I/O (0: answer at once, which measures the gateway's whole overhead)")
 	fs.BoolVar(&o.verify, "verify", true, "run the voucher verification micro-benchmark too")
+	fs.BoolVar(&o.floor, "floor", true, "run phase F: the bare proxy plus one secp256k1 signature recovery per request, the least any voucher-checking gateway does")
 	fs.BoolVar(&o.verbose, "v", false, "log the gateway's warnings and errors to stderr")
 	if err := fs.Parse(args); err != nil {
 		return o, err

@@ -29,10 +29,12 @@ type report struct {
 	Verify    verifyResult `json:"voucherVerification"`
 	Presign   presignStats `json:"presign"`
 	Bare      phaseResult  `json:"bare"`
+	Floor     *phaseResult `json:"signatureFloor,omitempty"`
 	Gateway   phaseResult  `json:"gateway"`
 	BareAgain *phaseResult `json:"bareAgain,omitempty"`
 
-	ThroughputRatio    float64 `json:"throughputRatio"` // gateway / bare (phase A)
+	ThroughputRatio    float64 `json:"throughputRatio"`               // gateway / bare (phase A)
+	FloorRatio         float64 `json:"signatureFloorRatio,omitempty"` // phase F / phase A
 	AddedP50Micros     float64 `json:"addedP50Micros"`
 	AddedP99Micros     float64 `json:"addedP99Micros"`
 	BareDrift          float64 `json:"bareDrift,omitempty"` // phase C / phase A − 1
@@ -48,6 +50,9 @@ type report struct {
 func (r *report) compare() {
 	if r.Bare.RPS > 0 {
 		r.ThroughputRatio = r.Gateway.RPS / r.Bare.RPS
+		if r.Floor != nil {
+			r.FloorRatio = r.Floor.RPS / r.Bare.RPS
+		}
 		if r.BareAgain != nil {
 			r.BareDrift = r.BareAgain.RPS/r.Bare.RPS - 1
 		}
@@ -59,9 +64,9 @@ func (r *report) compare() {
 }
 
 func (r *report) failures() int {
-	n := r.Bare.Failures + r.Gateway.Failures
-	if r.BareAgain != nil {
-		n += r.BareAgain.Failures
+	n := 0
+	for _, p := range r.phases() {
+		n += p.Failures
 	}
 	return n
 }
@@ -79,7 +84,11 @@ func (r *report) busiestOther() float64 {
 }
 
 func (r *report) phases() []phaseResult {
-	out := []phaseResult{r.Bare, r.Gateway}
+	out := []phaseResult{r.Bare}
+	if r.Floor != nil {
+		out = append(out, *r.Floor)
+	}
+	out = append(out, r.Gateway)
 	if r.BareAgain != nil {
 		out = append(out, *r.BareAgain)
 	}
@@ -119,6 +128,10 @@ func (r *report) writeTable(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(&b, "\nthroughput ratio gateway/bare (B/A): %.3f   target >= %.2f: %s\n", r.ThroughputRatio, r.ThroughputTarget, verdict(r.ThroughputMet))
+	if r.Floor != nil {
+		fmt.Fprintf(&b, "signature floor (F/A): %.3f   the most any gateway that recovers one secp256k1 signature per request\n", r.FloorRatio)
+		fmt.Fprintf(&b, "  can reach here, before decoding, the charge's durable write or the receipt; gateway vs floor (B/F): %.3f\n", r.Gateway.RPS/r.Floor.RPS)
+	}
 	fmt.Fprintf(&b, "added latency (B - A): p50 %+.0f µs, p99 %+.0f µs\n", r.AddedP50Micros, r.AddedP99Micros)
 	if r.Bare.CPUPerRequestMicros > 0 {
 		fmt.Fprintf(&b, "CPU per request gateway/bare (B/A): %.2fx (%+.0f µs; less sensitive than req/s to other load on the machine)\n",

@@ -61,15 +61,21 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 		}
 	}
 
-	bare := func(name string) target {
-		req := buildRequest(t.bareAddr, "")
+	unpaid := func(name, addr string) target {
+		req := buildRequest(addr, "")
 		return target{
-			name: name, addr: t.bareAddr, check: checkOK,
+			name: name, addr: addr, check: checkOK,
 			request: func(int, int) ([]byte, bool, error) { return req, false, nil },
 		}
 	}
+	bare := func(name string) target { return unpaid(name, t.bareAddr) }
 	progress("phase A: bare proxy, %d workers, %s warm-up + %s", o.concurrency, o.warmup, o.duration)
 	rep.Bare = phase(ctx, bare("A bare proxy"), o, nil)
+	if o.floor {
+		progress("phase F: bare proxy plus one signature recovery per request")
+		f := phase(ctx, unpaid("F bare + 1 ecrecover", t.floorAddr), o, nil)
+		rep.Floor = &f
+	}
 
 	plan := newVoucherPlan(set, o.concurrency, t.gatewayAddr)
 	gateway := target{

@@ -10,8 +10,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/internal/app"
 	"github.com/payper/payper/proxy"
+	"github.com/payper/payper/scheme/evmsig"
 )
 
 // quotePath is the priced demo route the gateway sells ($0.001); the bare proxy forwards the
@@ -25,12 +29,14 @@ var upstreamBody = []byte(`{"symbol":"PAY","price":"42.00","currency":"USD"}` + 
 type targets struct {
 	upstream    *http.Server
 	bare        *http.Server
+	floor       *http.Server
 	dev         *app.Dev
 	stopGateway context.CancelFunc
 	gatewayDone chan struct{}
 
 	upstreamURL string
 	bareAddr    string // host:port
+	floorAddr   string // host:port
 	gatewayAddr string // host:port
 }
 
@@ -83,7 +89,45 @@ func startTargets(ctx context.Context, dataDir string, upstreamDelay time.Durati
 	t.bare = newServer(px)
 	go t.bare.Serve(bareLn)
 	t.bareAddr = bareLn.Addr().String()
+
+	check, err := signatureCheck()
+	if err != nil {
+		return nil, err
+	}
+	floorLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("floor proxy listen: %w", err)
+	}
+	t.floor = newServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := check(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		px.ServeHTTP(w, r)
+	}))
+	go t.floor.Serve(floorLn)
+	t.floorAddr = floorLn.Addr().String()
 	return t, nil
+}
+
+// signatureCheck returns the floor proxy's per-request work: recovering the signer of one
+// secp256k1 signature with the gateway's own function, the one step no voucher-checking gateway
+// can skip or share between requests.
+func signatureCheck() (func() error, error) {
+	key := devkeys.DevAccounts(firstPayer + 1)[firstPayer].Key // public test mnemonic
+	digest := crypto.Keccak256Hash([]byte("payper bench floor"))
+	sig, err := evmsig.SignDigest(key, digest)
+	if err != nil {
+		return nil, err
+	}
+	want := crypto.PubkeyToAddress(key.PublicKey)
+	return func() error {
+		got, err := evmsig.RecoverSigner(digest, sig)
+		if err == nil && got != want {
+			err = fmt.Errorf("recovered %s, want %s", got, want)
+		}
+		return err
+	}, nil
 }
 
 // newServer configures a server as the gateway configures its own, so both proxies parse
@@ -126,7 +170,7 @@ func (t *targets) Close() {
 	if t.dev != nil {
 		t.dev.Close()
 	}
-	for _, s := range []*http.Server{t.bare, t.upstream} {
+	for _, s := range []*http.Server{t.bare, t.floor, t.upstream} {
 		if s != nil {
 			s.Close()
 		}
