@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -97,7 +98,22 @@ type refundCharge struct {
 
 func (r *refundCharge) Payer() string { return r.payer.Hex() }
 
-// Cancel gives the held balance back: nothing was charged and no transaction was sent.
+// A refund request buys no response from the protected handler: the paywall answers it with
+// Body once the refund is mined.
+var _ paywall.Standalone = (*refundCharge)(nil)
+
+// Body is the answer to a completed refund request.
+func (r *refundCharge) Body() []byte {
+	b, _ := json.Marshal(struct {
+		ChannelID string `json:"channelId"`
+		Refunded  string `json:"refunded"`
+	}{r.channel.ID, r.amount.String()})
+	return b
+}
+
+// Cancel gives the held balance back: nothing was charged and no transaction was sent. The
+// paywall runs no handler for a refund, so nothing calls it today; it stays for the Charge
+// contract.
 func (r *refundCharge) Cancel(ctx context.Context, reason string) {
 	r.release(ctx, reason)
 }

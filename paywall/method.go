@@ -44,6 +44,16 @@ type Charge interface {
 	Cancel(ctx context.Context, reason string)
 }
 
+// Standalone is implemented by a Charge that pays for nothing the protected handler serves but
+// is an operation of its own, such as a batch-settlement refund. The handler does not run, so
+// the request reaches no upstream: Complete runs at once, and on success the client gets 200,
+// the settlement header and Body.
+type Standalone interface {
+	Charge
+	// Body is the JSON answer sent after Complete succeeded.
+	Body() []byte
+}
+
 // Corrector is implemented by Authorize errors that come with a corrected offer: the method's
 // requirement enriched with what the payer must know to pay again (a batch-settlement channel's
 // charged total and last voucher). The paywall puts it in the fresh 402 in place of the plain one.

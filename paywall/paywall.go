@@ -130,6 +130,10 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 	// Detached: once the handler has run, the charge must be finished or released even when the
 	// client has gone away.
 	detached := context.WithoutCancel(r.Context())
+	if s, ok := charge.(Standalone); ok {
+		pw.serveStandalone(detached, w, s, network)
+		return
+	}
 	r.Header.Set(HeaderPayer, charge.Payer())
 	buf := newResponseBuffer(pw.opts.MaxResponseBytes)
 	err := runHandler(next, buf, r)
@@ -155,27 +159,53 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 		buf.flushTo(w)
 		return
 	}
-	ctx, cancel := context.WithTimeout(detached, pw.opts.ChargeTimeout)
-	defer cancel()
-	settlement, err := charge.Complete(ctx)
-	if err != nil {
-		pw.log.Warn("charging a verified payment failed; response withheld", "err", err, "payer", charge.Payer())
-		if settlement == nil {
-			reason, _ := x402.ReasonOf(err)
-			if reason == "" {
-				reason = x402.ReasonUnexpectedSettleError
-			}
-			settlement = &x402.SettlementResponse{ErrorReason: string(reason), ErrorMessage: x402.MessageOf(err), Payer: charge.Payer(), Network: network}
-		}
-		settlement.Success = false
-		settlement.Transaction = ""
-		pw.writeSettlementFailure(w, *settlement)
+	settlement, ok := pw.complete(detached, w, charge, network)
+	if !ok {
 		return
 	}
 	if h, err := x402.EncodeHeader(settlement); err == nil {
 		buf.header.Set(x402.HeaderPaymentResponse, h)
 	}
 	buf.flushTo(w)
+}
+
+// serveStandalone completes a charge that is an operation of its own and answers with its body.
+func (pw *Paywall) serveStandalone(ctx context.Context, w http.ResponseWriter, charge Standalone, network string) {
+	settlement, ok := pw.complete(ctx, w, charge, network)
+	if !ok {
+		return
+	}
+	h := w.Header()
+	if enc, err := x402.EncodeHeader(settlement); err == nil {
+		h.Set(x402.HeaderPaymentResponse, enc)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(charge.Body())
+}
+
+// complete runs Complete within the charge timeout. On failure it has written the settlement
+// failure (a 402) and reports false.
+func (pw *Paywall) complete(ctx context.Context, w http.ResponseWriter, charge Charge, network string) (*x402.SettlementResponse, bool) {
+	ctx, cancel := context.WithTimeout(ctx, pw.opts.ChargeTimeout)
+	defer cancel()
+	settlement, err := charge.Complete(ctx)
+	if err == nil {
+		return settlement, true
+	}
+	pw.log.Warn("charging a verified payment failed; response withheld", "err", err, "payer", charge.Payer())
+	if settlement == nil {
+		reason, _ := x402.ReasonOf(err)
+		if reason == "" {
+			reason = x402.ReasonUnexpectedSettleError
+		}
+		settlement = &x402.SettlementResponse{ErrorReason: string(reason), ErrorMessage: x402.MessageOf(err), Payer: charge.Payer(), Network: network}
+	}
+	settlement.Success = false
+	settlement.Transaction = ""
+	pw.writeSettlementFailure(w, *settlement)
+	return nil, false
 }
 
 // offersFor returns a fresh slice of every method's offer for price. The offers themselves are

@@ -56,8 +56,17 @@ func (m *cashMethod) Authorize(_ context.Context, _ x402.PaymentRequirements, p 
 	}
 	m.spent[body.Token] = true
 	m.events = append(m.events, "authorize "+info.Route)
+	if strings.HasPrefix(body.Token, "op") {
+		return &cashOperation{cashCharge{m: m, token: body.Token}}, nil
+	}
 	return &cashCharge{m: m, token: body.Token}, nil
 }
+
+// cashOperation is a Standalone charge: tokens starting with "op" buy an operation, not the
+// handler's response.
+type cashOperation struct{ cashCharge }
+
+func (o *cashOperation) Body() []byte { return []byte(`{"done":"` + o.token + `"}`) }
 
 func (c *cashCharge) Payer() string { return "payer-" + c.token }
 func (c *cashCharge) Complete(context.Context) (*x402.SettlementResponse, error) {
@@ -214,6 +223,34 @@ func TestPaidRequest(t *testing.T) {
 	}
 	if f.upstream.calls != 1 {
 		t.Fatalf("upstream called %d times", f.upstream.calls)
+	}
+}
+
+// TestStandaloneChargeSkipsTheHandler: a charge that is an operation of its own (a channel
+// refund) is completed without running the handler and answered with its own body; when it
+// fails, the client gets the settlement failure and the handler still does not run.
+func TestStandaloneChargeSkipsTheHandler(t *testing.T) {
+	f := newFixture(t)
+	f.method.valid["op1"], f.method.valid["op2"] = true, true
+	resp, body := f.get(t, "/v1/quote", cashHeader(t, "op1", f.offer()))
+	if resp.StatusCode != 200 || body != `{"done":"op1"}` || resp.Header.Get("Content-Type") != "application/json" {
+		t.Fatalf("operation: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+	s, err := x402.DecodeSettlementResponse(resp.Header.Get(x402.HeaderPaymentResponse), 0)
+	if err != nil || !s.Success || s.Transaction != "tx-op1" {
+		t.Fatalf("PAYMENT-RESPONSE %+v %v", s, err)
+	}
+	f.method.failSettl = x402.Failf("cash_bank_closed", "the bank is closed")
+	resp, body = f.get(t, "/v1/quote", cashHeader(t, "op2", f.offer()))
+	s, err = x402.DecodeSettlementResponse(resp.Header.Get(x402.HeaderPaymentResponse), 0)
+	if resp.StatusCode != 402 || err != nil || s.Success || s.ErrorReason != "cash_bank_closed" {
+		t.Fatalf("failed operation: %d %s %+v %v", resp.StatusCode, body, s, err)
+	}
+	if f.upstream.calls != 0 {
+		t.Fatalf("upstream called %d times for operations", f.upstream.calls)
+	}
+	if want := "authorize /v1/quote,complete,authorize /v1/quote,complete failed"; strings.Join(f.method.events, ",") != want {
+		t.Fatalf("events %v", f.method.events)
 	}
 }
 

@@ -1,0 +1,162 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/x402"
+)
+
+// gatedRefundChain is an escrow whose refund transactions wait at a gate, so that vouchers can be
+// judged while a refund is in flight; the outcome sent through release decides whether it lands.
+// The real escrow's refunds are tested end to end in internal/app and against the official
+// client in interop; this pins down the interleaving, which a real chain cannot.
+type gatedRefundChain struct {
+	mu      sync.Mutex
+	state   store.ChannelChainState
+	entered chan struct{}
+	release chan error
+}
+
+func (c *gatedRefundChain) ChannelState(context.Context, common.Hash) (store.ChannelChainState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state, nil
+}
+
+func (c *gatedRefundChain) BalanceOf(context.Context, common.Address, common.Address) (*big.Int, error) {
+	return big.NewInt(1e12), nil
+}
+
+func (c *gatedRefundChain) Deposit(_ context.Context, _ batch.ChannelConfig, d batch.Deposit) (common.Hash, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.state.Balance = new(big.Int).Add(c.state.Balance, d.Amount)
+	c.state.Block++
+	return common.HexToHash("0x99"), nil
+}
+
+func (c *gatedRefundChain) ClaimAndRefund(_ context.Context, claim batch.VoucherClaim, _ []byte, amount, nonce *big.Int, _ []byte) (common.Hash, error) {
+	c.entered <- struct{}{}
+	if err := <-c.release; err != nil {
+		return common.Hash{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if nonce.Cmp(c.state.RefundNonce) != 0 {
+		return common.Hash{}, fmt.Errorf("refund nonce %s, escrow at %s", nonce, c.state.RefundNonce)
+	}
+	c.state.TotalClaimed = new(big.Int).Set(claim.TotalClaimed)
+	c.state.Balance = new(big.Int).Sub(c.state.Balance, amount)
+	c.state.RefundNonce = new(big.Int).Add(c.state.RefundNonce, big.NewInt(1))
+	c.state.Block++
+	return common.HexToHash("0x77"), nil
+}
+
+// TestRefundInFlightHoldsTheFunds: while a cooperative refund's transaction is in flight, a
+// voucher spending the funds being refunded is refused. A refund whose transaction certainly had
+// no effect gives them back; one that lands leaves exactly the charged total in the channel.
+func TestRefundInFlightHoldsTheFunds(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	receiverKey, _ := crypto.GenerateKey()
+	payerKey, _ := crypto.GenerateKey()
+	offer := batch.Offer{Network: "eip155:1337", Asset: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+		Name: "USD Coin", Version: "2", PayTo: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+		ReceiverAuthorizer: crypto.PubkeyToAddress(receiverKey.PublicKey), WithdrawDelay: 900, MaxTimeoutSeconds: 60}
+	verifier, err := batch.NewVerifier(batch.VerifierConfig{Network: offer.Network})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := &gatedRefundChain{entered: make(chan struct{}), release: make(chan error),
+		state: store.ChannelChainState{Balance: big.NewInt(0), TotalClaimed: big.NewInt(0),
+			PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}}
+	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain,
+		Refunds: &Refunds{Chain: chain, Authorizer: receiverKey, MarkClaimed: st.MarkChannelClaimed}}
+	signer := &batch.Signer{Key: payerKey}
+	req := offer.Requirements(big.NewInt(1000))
+	authorize := func(p *batch.Payload, err error) (paywall.Charge, error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := batch.PaymentPayload(req, nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Authorize(ctx, req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
+	}
+	pay := func(p *batch.Payload, err error) error {
+		c, err := authorize(p, err)
+		if err == nil {
+			_, err = c.Complete(ctx)
+		}
+		return err
+	}
+	wantReason := func(err error, want x402.Reason) {
+		t.Helper()
+		if reason, _ := x402.ReasonOf(err); reason != want {
+			t.Fatalf("got %v, want %s", err, want)
+		}
+	}
+	if err := pay(signer.DepositPayload(req, big.NewInt(10_000), big.NewInt(1000))); err != nil {
+		t.Fatalf("deposit: %v", err)
+	}
+	if err := pay(signer.VoucherPayload(req, big.NewInt(2000))); err != nil {
+		t.Fatalf("voucher 2000: %v", err)
+	}
+
+	// startRefund authorizes a refund at the charged total and runs it up to the gate.
+	startRefund := func(charged int64) (paywall.Standalone, chan error) {
+		c, err := authorize(signer.RefundPayload(req, big.NewInt(charged), nil))
+		if err != nil {
+			t.Fatalf("refund at %d: %v", charged, err)
+		}
+		refund, ok := c.(paywall.Standalone)
+		if !ok {
+			t.Fatalf("a refund charge must be standalone (the handler must not run), got %T", c)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := refund.Complete(ctx); done <- err }()
+		<-chain.entered
+		return refund, done
+	}
+
+	// A refund whose transaction was never sent: the held 8000 come back.
+	_, done := startRefund(2000)
+	wantReason(pay(signer.VoucherPayload(req, big.NewInt(3000))), x402.ReasonBatchCumulativeExceedsBalance)
+	chain.release <- fmt.Errorf("%w: nonce too low", ErrTxNoEffect)
+	wantReason(<-done, x402.ReasonBatchRefundTransactionFailed)
+	if err := pay(signer.VoucherPayload(req, big.NewInt(3000))); err != nil {
+		t.Fatalf("voucher 3000 after a refund that had no effect: %v", err)
+	}
+
+	// A refund that lands: 7000 back, and the channel keeps exactly what was charged.
+	refund, done := startRefund(3000)
+	wantReason(pay(signer.VoucherPayload(req, big.NewInt(4000))), x402.ReasonBatchCumulativeExceedsBalance)
+	chain.release <- nil
+	if err := <-done; err != nil {
+		t.Fatalf("refund: %v", err)
+	}
+	var body struct{ ChannelID, Refunded string }
+	if err := json.Unmarshal(refund.Body(), &body); err != nil || body.Refunded != "7000" || body.ChannelID == "" {
+		t.Fatalf("refund body %s: %v", refund.Body(), err)
+	}
+	ch, err := st.GetChannel(ctx, body.ChannelID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Balance.Int64() != 3000 || ch.Charged.Int64() != 3000 || ch.Claimed.Int64() != 3000 || ch.RefundHold.Sign() != 0 {
+		t.Fatalf("after the refund: balance %s, charged %s, claimed %s, hold %s", ch.Balance, ch.Charged, ch.Claimed, ch.RefundHold)
+	}
+	wantReason(pay(signer.VoucherPayload(req, big.NewInt(4000))), x402.ReasonBatchCumulativeExceedsBalance)
+}
