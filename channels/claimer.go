@@ -31,7 +31,8 @@ type ClaimChain interface {
 }
 
 // Claimer turns charged vouchers into the receiver's tokens: one transaction claims every
-// channel with unclaimed charges (up to MaxBatch) and sweeps them to the receiver.
+// channel with unclaimed charges (up to MaxBatch; the rest in later rounds, withdrawing payers
+// first, the others in turn) and sweeps them to the receiver.
 type Claimer struct {
 	Store   ClaimStore
 	Chain   ClaimChain
@@ -46,7 +47,93 @@ type Claimer struct {
 	MaxBatch int // default 50
 	Logger   *slog.Logger
 
-	round sync.Mutex // one round at a time: the schedule and a withdrawal may both ask for one
+	round  sync.Mutex // one round at a time: the schedule and a withdrawal may both ask for one
+	cursor string     // the last channel a round picked without urgency: the next round goes on after it
+}
+
+// candidate is a channel with something to claim, and its claim row.
+type candidate struct {
+	channel store.Channel
+	claim   batch.VoucherClaim
+}
+
+// claimPage is how many channels one store query reads while looking for claims.
+const claimPage = 500
+
+// claimable reads every channel with unclaimed charges, in id order, and returns those a claim
+// can advance. Channels that cannot advance (charged beyond a balance already claimed, or a
+// broken record) are left out here rather than filling a batch round after round.
+func (c *Claimer) claimable(ctx context.Context) ([]candidate, error) {
+	var out []candidate
+	after := ""
+	for {
+		page, err := c.Store.ListChannels(ctx, store.ChannelFilter{Network: c.Network, Receiver: c.Receiver.Hex(),
+			Unclaimed: true, ByID: true, AfterID: after, Limit: claimPage})
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range page {
+			if cand, ok := c.candidate(ch); ok {
+				out = append(out, cand)
+			}
+		}
+		if len(page) < claimPage {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
+func (c *Claimer) candidate(ch store.Channel) (candidate, bool) {
+	if ch.Charged.Cmp(ch.Claimed) <= 0 || ch.Charged.Cmp(ch.SignedMax) > 0 {
+		return candidate{}, false
+	}
+	cfg, err := channelConfig(ch)
+	if err != nil {
+		c.log().Error("channel record is unusable for a claim", "channel", ch.ID, "err", err)
+		return candidate{}, false
+	}
+	// The escrow refuses a claim above the channel's balance, and one refused row would sink
+	// the whole batch round after round: claim what the balance still covers.
+	target := ch.Charged
+	if ch.Balance != nil && target.Cmp(ch.Balance) > 0 {
+		if ch.Balance.Cmp(ch.Claimed) > 0 {
+			c.log().Error("channel charged beyond its balance; claiming what it holds", "channel", ch.ID, "charged", ch.Charged, "balance", ch.Balance)
+		}
+		target = ch.Balance
+	}
+	if target.Cmp(ch.Claimed) <= 0 {
+		return candidate{}, false
+	}
+	return candidate{channel: ch, claim: batch.VoucherClaim{Channel: cfg, MaxClaimableAmount: ch.SignedMax,
+		Signature: common.FromHex(ch.Signature), TotalClaimed: target}}, true
+}
+
+// pick chooses a round's batch from candidates in id order: first every channel whose payer is
+// withdrawing (its charges must land before the withdrawal can finalize), then the others in
+// turn, starting after the last one the previous round took, so busy channels cannot keep the
+// rest waiting when there are more than a batch. It returns the cursor to keep once the batch is
+// claimed.
+func (c *Claimer) pick(candidates []candidate, maxBatch int) (_ []candidate, cursor string) {
+	var out, rest []candidate
+	for _, cand := range candidates {
+		if cand.channel.WithdrawRequestedAt != 0 && len(out) < maxBatch {
+			out = append(out, cand)
+		} else {
+			rest = append(rest, cand)
+		}
+	}
+	start := 0
+	for start < len(rest) && rest[start].channel.ID <= c.cursor {
+		start++
+	}
+	cursor = c.cursor
+	for i := 0; i < len(rest) && len(out) < maxBatch; i++ {
+		cand := rest[(start+i)%len(rest)]
+		out = append(out, cand)
+		cursor = cand.channel.ID
+	}
+	return out, cursor
 }
 
 // ClaimResult reports one claim round.
@@ -65,37 +152,19 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 	if maxBatch <= 0 {
 		maxBatch = 50
 	}
-	list, err := c.Store.ListChannels(ctx, store.ChannelFilter{Network: c.Network, Receiver: c.Receiver.Hex(), Unclaimed: true, Limit: maxBatch})
+	candidates, err := c.claimable(ctx)
 	if err != nil {
 		return ClaimResult{}, err
 	}
 	var claims []batch.VoucherClaim
 	var picked []store.Channel
 	total, urgent := new(big.Int), false
-	for _, ch := range list {
-		if ch.Charged.Cmp(ch.Claimed) <= 0 || ch.Charged.Cmp(ch.SignedMax) > 0 {
-			continue
-		}
-		cfg, err := channelConfig(ch)
-		if err != nil {
-			c.log().Error("channel record is unusable for a claim", "channel", ch.ID, "err", err)
-			continue
-		}
-		// The escrow refuses a claim above the channel's balance, and one refused row would sink
-		// the whole batch round after round: claim what the balance still covers.
-		target := ch.Charged
-		if ch.Balance != nil && target.Cmp(ch.Balance) > 0 {
-			c.log().Error("channel charged beyond its balance; claiming what it holds", "channel", ch.ID, "charged", ch.Charged, "balance", ch.Balance)
-			target = ch.Balance
-		}
-		if target.Cmp(ch.Claimed) <= 0 {
-			continue
-		}
-		claims = append(claims, batch.VoucherClaim{Channel: cfg, MaxClaimableAmount: ch.SignedMax,
-			Signature: common.FromHex(ch.Signature), TotalClaimed: target})
-		picked = append(picked, ch)
-		total.Add(total, new(big.Int).Sub(target, ch.Claimed))
-		urgent = urgent || ch.WithdrawRequestedAt != 0
+	batchOf, cursor := c.pick(candidates, maxBatch)
+	for _, cand := range batchOf {
+		claims = append(claims, cand.claim)
+		picked = append(picked, cand.channel)
+		total.Add(total, new(big.Int).Sub(cand.claim.TotalClaimed, cand.channel.Claimed))
+		urgent = urgent || cand.channel.WithdrawRequestedAt != 0
 	}
 	if len(claims) == 0 || (!urgent && c.MinValue != nil && total.Cmp(c.MinValue) < 0) {
 		return ClaimResult{Amount: new(big.Int)}, nil
@@ -117,6 +186,7 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 			_ = c.Store.SyncChannel(ctx, ch.ID, st)
 		}
 	}
+	c.cursor = cursor
 	c.log().Info("claimed channel charges", "channels", len(claims), "amount", total, "tx", tx)
 	return ClaimResult{Tx: tx, Channels: len(claims), Amount: total}, nil
 }

@@ -2,8 +2,10 @@ package channels
 
 import (
 	"context"
+	"fmt"
 	"math/big"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -143,5 +145,119 @@ func TestClaimerCapsAClaimAtTheBalance(t *testing.T) {
 	}
 	if res, err := c.RunOnce(ctx); err != nil || res.Channels != 0 || len(chain.claims) != 1 {
 		t.Fatalf("second round: %+v %v, %d transactions", res, err, len(chain.claims))
+	}
+}
+
+// claimFixture makes channels for claimer tests.
+type claimFixture struct {
+	t        *testing.T
+	st       *sqlite.Store
+	receiver common.Address
+	payer    common.Address
+}
+
+func newClaimFixture(t *testing.T) *claimFixture {
+	return &claimFixture{t: t, st: openStore(t), receiver: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
+		payer: common.HexToAddress("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC")}
+}
+
+// channel creates channel n with balance and charges it to charged; withdrawing marks a pending
+// withdrawal.
+func (f *claimFixture) channel(n int, balance, charged int64, withdrawing bool) string {
+	f.t.Helper()
+	ctx := context.Background()
+	id := common.BigToHash(big.NewInt(int64(0xF00000 + n))).Hex()
+	c := &store.Channel{ID: id, Network: "eip155:1337", Payer: f.payer.Hex(), PayerAuthorizer: f.payer.Hex(),
+		Receiver: f.receiver.Hex(), ReceiverAuthorizer: f.receiver.Hex(), Token: f.payer.Hex(), WithdrawDelay: 900,
+		Salt: id, Balance: big.NewInt(balance)} // the salt names the channel in recorded claims
+	if withdrawing {
+		c.WithdrawRequestedAt = 1
+	}
+	if err := f.st.CreateChannel(ctx, c); err != nil {
+		f.t.Fatal(err)
+	}
+	f.charge(id, charged)
+	return strings.ToLower(id)
+}
+
+func (f *claimFixture) charge(id string, to int64) {
+	f.t.Helper()
+	got, err := f.st.GetChannel(context.Background(), id)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	err = f.st.ChargeChannel(context.Background(), store.ChannelCharge{ID: id, ExpectedCharged: got.Charged, ChainVersion: got.ChainVersion,
+		Charged: big.NewInt(to), SignedMax: big.NewInt(to), Signature: "0x01"})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+func (f *claimFixture) claimer(chain ClaimChain, maxBatch int) *Claimer {
+	key, _ := crypto.GenerateKey()
+	verifier, _ := batch.NewVerifier(batch.VerifierConfig{Network: "eip155:1337"})
+	return &Claimer{Store: f.st, Chain: chain, Network: "eip155:1337", Receiver: f.receiver, Authorizer: key, Verifier: verifier, MaxBatch: maxBatch}
+}
+
+// claimedIDs lists the channel ids of one recorded claim transaction (fixture channels carry
+// their id as salt).
+func claimedIDs(claims []batch.VoucherClaim) []string {
+	var ids []string
+	for _, c := range claims {
+		ids = append(ids, strings.ToLower(c.Channel.Salt.Hex()))
+	}
+	return ids
+}
+
+// TestClaimerIsNotStarvedByStuckChannels: more channels than a batch are charged beyond a
+// balance already claimed in full, so no claim can advance them; a claimable channel among them
+// is still claimed.
+func TestClaimerIsNotStarvedByStuckChannels(t *testing.T) {
+	ctx := context.Background()
+	f := newClaimFixture(t)
+	fine := f.channel(99, 10_000, 300, false)
+	for n := range 60 { // updated after the claimable one, so they come first by recency
+		id := f.channel(n, 500, 900, false)
+		if err := f.st.MarkChannelClaimed(ctx, id, big.NewInt(0), big.NewInt(500)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chain := &recordingChain{}
+	res, err := f.claimer(chain, 50).RunOnce(ctx)
+	if err != nil || res.Channels != 1 || res.Amount.Int64() != 300 {
+		t.Fatalf("claim round: %+v %v", res, err)
+	}
+	if ch, _ := f.st.GetChannel(ctx, fine); ch.Claimed.Int64() != 300 {
+		t.Fatalf("claimable channel claimed %s, want 300", ch.Claimed)
+	}
+}
+
+// TestClaimerTakesWithdrawalsFirstThenTakesTurns: with more claimable channels than a batch, a
+// channel whose payer is withdrawing goes first, and the others are claimed in turn even when
+// the ones claimed before have been charged again.
+func TestClaimerTakesWithdrawalsFirstThenTakesTurns(t *testing.T) {
+	ctx := context.Background()
+	f := newClaimFixture(t)
+	a, b, c := f.channel(1, 10_000, 100, false), f.channel(2, 10_000, 100, false), f.channel(3, 10_000, 100, false)
+	w := f.channel(4, 10_000, 100, true)
+	chain := &recordingChain{}
+	cl := f.claimer(chain, 2)
+	var rounds [][]string
+	for round := range 3 {
+		res, err := cl.RunOnce(ctx)
+		if err != nil || res.Channels != 2 {
+			t.Fatalf("round %d: %+v %v", round, res, err)
+		}
+		rounds = append(rounds, claimedIDs(chain.claims[round]))
+		for _, id := range rounds[round] {
+			if id != w {
+				ch, _ := f.st.GetChannel(ctx, id)
+				f.charge(id, ch.Charged.Int64()+100) // busy channels keep being charged
+			}
+		}
+	}
+	want := [][]string{{w, a}, {b, c}, {a, b}}
+	if fmt.Sprint(rounds) != fmt.Sprint(want) {
+		t.Fatalf("rounds claimed %v, want %v", rounds, want)
 	}
 }
