@@ -2,7 +2,9 @@ package channels
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"math/big"
+	"sync"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,11 +20,14 @@ import (
 // meanwhile: mining runs the during hook first. The real escrow's deposits are tested end to end
 // in internal/app; this pins down the interleaving, which a real chain cannot.
 type slowDepositChain struct {
+	mu     sync.Mutex // guards state
 	state  store.ChannelChainState
 	during func()
 }
 
 func (c *slowDepositChain) ChannelState(context.Context, common.Hash) (store.ChannelChainState, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.state, nil
 }
 
@@ -34,17 +39,17 @@ func (c *slowDepositChain) Deposit(_ context.Context, _ batch.ChannelConfig, d b
 	if c.during != nil {
 		c.during()
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.state.Balance = new(big.Int).Add(c.state.Balance, d.Amount)
 	c.state.Block++
 	return common.HexToHash("0x99"), nil
 }
 
-// TestDepositRacingVouchersNeverLowersTheCharge: a top-up judged at charged total 100 is mined
-// while three vouchers (110, 120, 130) are served on other requests. Its own voucher (110) was
-// verified against 100, so it must not be charged on top of 130 (nor reset the total to 110).
-func TestDepositRacingVouchersNeverLowersTheCharge(t *testing.T) {
-	ctx := context.Background()
-	st := openStore(t)
+// newTestOffer returns an offer whose receiver authorizer is a fresh key, its verifier, that key,
+// and a signer for a fresh payer.
+func newTestOffer(t *testing.T) (batch.Offer, *batch.Verifier, *ecdsa.PrivateKey, *batch.Signer) {
+	t.Helper()
 	receiverKey, _ := crypto.GenerateKey()
 	payerKey, _ := crypto.GenerateKey()
 	offer := batch.Offer{Network: "eip155:1337", Asset: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"),
@@ -54,10 +59,19 @@ func TestDepositRacingVouchersNeverLowersTheCharge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return offer, verifier, receiverKey, &batch.Signer{Key: payerKey}
+}
+
+// TestDepositRacingVouchersNeverLowersTheCharge: a top-up judged at charged total 100 is mined
+// while three vouchers (110, 120, 130) are served on other requests. Its own voucher (110) was
+// verified against 100, so it must not be charged on top of 130 (nor reset the total to 110).
+func TestDepositRacingVouchersNeverLowersTheCharge(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	offer, verifier, _, signer := newTestOffer(t)
 	chain := &slowDepositChain{state: store.ChannelChainState{Balance: big.NewInt(1000), TotalClaimed: big.NewInt(0),
 		PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}}
 	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain}
-	signer := &batch.Signer{Key: payerKey}
 	price := big.NewInt(10)
 	req := offer.Requirements(price)
 	pay := func(p *batch.Payload, err error) error {

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
-	"sync"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/batch"
@@ -22,28 +20,9 @@ import (
 // The real escrow's refunds are tested end to end in internal/app and against the official
 // client in interop; this pins down the interleaving, which a real chain cannot.
 type gatedRefundChain struct {
-	mu      sync.Mutex
-	state   store.ChannelChainState
+	slowDepositChain
 	entered chan struct{}
 	release chan error
-}
-
-func (c *gatedRefundChain) ChannelState(context.Context, common.Hash) (store.ChannelChainState, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.state, nil
-}
-
-func (c *gatedRefundChain) BalanceOf(context.Context, common.Address, common.Address) (*big.Int, error) {
-	return big.NewInt(1e12), nil
-}
-
-func (c *gatedRefundChain) Deposit(_ context.Context, _ batch.ChannelConfig, d batch.Deposit) (common.Hash, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.state.Balance = new(big.Int).Add(c.state.Balance, d.Amount)
-	c.state.Block++
-	return common.HexToHash("0x99"), nil
 }
 
 func (c *gatedRefundChain) ClaimAndRefund(_ context.Context, claim batch.VoucherClaim, _ []byte, amount, nonce *big.Int, _ []byte) (common.Hash, error) {
@@ -69,21 +48,12 @@ func (c *gatedRefundChain) ClaimAndRefund(_ context.Context, claim batch.Voucher
 func TestRefundInFlightHoldsTheFunds(t *testing.T) {
 	ctx := context.Background()
 	st := openStore(t)
-	receiverKey, _ := crypto.GenerateKey()
-	payerKey, _ := crypto.GenerateKey()
-	offer := batch.Offer{Network: "eip155:1337", Asset: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"),
-		Name: "USD Coin", Version: "2", PayTo: common.HexToAddress("0x70997970C51812dc3A010C7d01b50e0d17dc79C8"),
-		ReceiverAuthorizer: crypto.PubkeyToAddress(receiverKey.PublicKey), WithdrawDelay: 900, MaxTimeoutSeconds: 60}
-	verifier, err := batch.NewVerifier(batch.VerifierConfig{Network: offer.Network})
-	if err != nil {
-		t.Fatal(err)
-	}
-	chain := &gatedRefundChain{entered: make(chan struct{}), release: make(chan error),
-		state: store.ChannelChainState{Balance: big.NewInt(0), TotalClaimed: big.NewInt(0),
-			PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}}
+	offer, verifier, receiverKey, signer := newTestOffer(t)
+	chain := &gatedRefundChain{entered: make(chan struct{}), release: make(chan error)}
+	chain.state = store.ChannelChainState{Balance: big.NewInt(0), TotalClaimed: big.NewInt(0),
+		PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}
 	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain,
 		Refunds: &Refunds{Chain: chain, Authorizer: receiverKey, MarkClaimed: st.MarkChannelClaimed}}
-	signer := &batch.Signer{Key: payerKey}
 	req := offer.Requirements(big.NewInt(1000))
 	authorize := func(p *batch.Payload, err error) (paywall.Charge, error) {
 		if err != nil {

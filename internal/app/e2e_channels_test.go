@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"math/big"
 	"net/http"
 	"path/filepath"
@@ -234,8 +235,13 @@ func TestChannelWithdrawalStopsSpending(t *testing.T) {
 
 // TestChannelCooperativeRefund: the payer asks for its unspent deposit back; one transaction pays
 // the provider what was charged and returns the rest to the payer, exactly.
+// TestChannelCooperativeRefund: a refund pays the provider exactly what was charged and returns
+// exactly the rest, and its request never reaches the upstream: it pays for nothing, so it gets
+// the gateway's own answer. The interleaving of a refund in flight with vouchers is pinned down
+// in package channels (TestRefundInFlightHoldsTheFunds).
 func TestChannelCooperativeRefund(t *testing.T) {
-	e := startEnv(t, "")
+	up := newCountingUpstream(t)
+	e := startEnv(t, up.server.URL)
 	url := e.dev.Info.GatewayURL + "/v1/quote"
 	payer := account(7)
 	p := newChannelPayer(t, url, payer.Key)
@@ -252,9 +258,18 @@ func TestChannelCooperativeRefund(t *testing.T) {
 	if r := send(t, "GET", url, p.header(p.signer.RefundPayload(p.req, big.NewInt(2000), nil))); r.status != 402 {
 		t.Fatalf("refund at a stale total: %d", r.status)
 	}
+	served := up.calls.Load()
 	r := send(t, "GET", url, p.header(p.signer.RefundPayload(p.req, big.NewInt(3000), nil)))
 	if r.status != 200 || r.settlement == nil || !r.settlement.Success || r.settlement.Amount != "7000" || r.settlement.Transaction == "" {
 		t.Fatalf("refund: %d %+v %s", r.status, r.settlement, r.body)
+	}
+	var body struct{ ChannelID, Refunded string }
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil || body.Refunded != "7000" || body.ChannelID == "" ||
+		r.header.Get("Content-Type") != "application/json" || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("refund answer %q %v: %v", r.body, r.header, err)
+	}
+	if n := up.calls.Load(); n != served {
+		t.Fatalf("the refund request reached the upstream (%d calls, was %d)", n, served)
 	}
 	if got := new(big.Int).Sub(payerBefore, e.balance(payer.Address)); got.Int64() != 3000 {
 		t.Fatalf("payer is out %s, want exactly the 3000 it spent", got)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -32,19 +31,8 @@ func TestKilledMidChargesLosesNoAcknowledgedCharge(t *testing.T) {
 	}
 	s.Close()
 
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), envKillDB+"="+path)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	cmd, sc := startChild(t, envKillDB+"="+path)
 	acked := make([]int64, killChannels)
-	sc := bufio.NewScanner(out)
 	for lines := 0; lines < 400 && sc.Scan(); lines++ {
 		var n int
 		var charged int64

@@ -49,18 +49,7 @@ func TestTwoProcessesRace(t *testing.T) {
 	var outputs []*bufio.Scanner
 	var cmds []*exec.Cmd
 	for range 2 {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), envRaceDB+"="+path, envRaceStart+"="+start)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		sc := bufio.NewScanner(out)
+		cmd, sc := startChild(t, envRaceDB+"="+path, envRaceStart+"="+start)
 		if !sc.Scan() || sc.Text() != "ready" {
 			t.Fatalf("child did not get ready: %q %v", sc.Text(), sc.Err())
 		}
@@ -98,6 +87,24 @@ func TestTwoProcessesRace(t *testing.T) {
 			t.Errorf("round %d: %d wins, %d duplicates", round, wins[round], dups[round])
 		}
 	}
+}
+
+// startChild runs this test binary again with env added, killed when the test ends, and
+// returns its output.
+func startChild(t *testing.T, env ...string) (*exec.Cmd, *bufio.Scanner) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, bufio.NewScanner(out)
 }
 
 // raceChild runs in a child process: it reserves every round's payment from

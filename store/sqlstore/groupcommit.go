@@ -282,15 +282,7 @@ func (g *chargeGroup) commit(group []*chargeReq) committedGroup {
 // that cannot be restored is thrown away rather than left relaxed for other writes.
 func (g *chargeGroup) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if g.sync == nil {
-		tx, err := g.s.write.BeginTx(ctx, nil)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return tx.Commit()
+		return commitTx(ctx, g.s.write, fn)
 	}
 	conn, err := g.s.write.Conn(ctx)
 	if err != nil {
@@ -306,7 +298,14 @@ func (g *chargeGroup) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 			conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()
-	tx, err := conn.BeginTx(ctx, nil)
+	return commitTx(ctx, conn, fn)
+}
+
+// commitTx runs fn in a transaction begun on db (a pool or one connection) and commits it.
+func commitTx(ctx context.Context, db interface {
+	BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+}, fn func(*sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
