@@ -122,6 +122,15 @@ func (f *channelFlags) amount(flagName, s string) (*big.Int, error) {
 	return v, nil
 }
 
+// optionalAmount parses an amount flag that may be left empty: nil then, for the command's
+// default.
+func (f *channelFlags) optionalAmount(flagName, s string) (*big.Int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return f.amount(flagName, s)
+}
+
 // show formats an amount as "$0.001 (1000)".
 func (f *channelFlags) show(v *big.Int) string {
 	if v == nil {
@@ -250,11 +259,9 @@ func runChannelRefund(ctx context.Context, args []string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	var amount *big.Int
-	if *amountFlag != "" {
-		if amount, err = cf.amount("amount", *amountFlag); err != nil {
-			return err
-		}
+	amount, err := cf.optionalAmount("amount", *amountFlag)
+	if err != nil {
+		return err
 	}
 	cp, err := cf.payer(key)
 	if err != nil {

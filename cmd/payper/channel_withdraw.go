@@ -141,11 +141,9 @@ func runChannelWithdraw(ctx context.Context, args []string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
-	var amount *big.Int
-	if *amountFlag != "" {
-		if amount, err = cf.amount("amount", *amountFlag); err != nil {
-			return err
-		}
+	amount, err := cf.optionalAmount("amount", *amountFlag)
+	if err != nil {
+		return err
 	}
 	st, err := cf.store()
 	if err != nil {

@@ -27,12 +27,8 @@ func (v *Verifier) VerifyDeposit(t Terms, s Snapshot, p *Payload) (*Verified, er
 	if t.MinDeposit != nil && d.Amount.Cmp(t.MinDeposit) < 0 {
 		return nil, x402.Failf(x402.ReasonBatchDepositBelowMinDeposit, "deposit %s is below the minimum %s", d.Amount, t.MinDeposit)
 	}
-	id, err := v.checkChannel(t, p)
+	id, err := v.checkNext(t, s, p)
 	if err != nil {
-		return nil, err
-	}
-	expected := new(big.Int).Add(orZero(s.ChargedCumulative), orZero(t.Price))
-	if err := checkCumulative(id, s, p, expected); err != nil {
 		return nil, err
 	}
 	var auth localSig

@@ -192,6 +192,17 @@ type Verified struct {
 	Payload   *Payload
 }
 
+// checkNext checks the payload's channel against the terms and that its voucher is the next
+// one: maxClaimable == charged + price. It returns the recomputed channel id.
+func (v *Verifier) checkNext(t Terms, s Snapshot, p *Payload) (common.Hash, error) {
+	id, err := v.checkChannel(t, p)
+	if err != nil {
+		return id, err
+	}
+	expected := new(big.Int).Add(orZero(s.ChargedCumulative), orZero(t.Price))
+	return id, checkCumulative(id, s, p, expected)
+}
+
 // VerifyVoucher checks a voucher payload against the server's terms and channel snapshot:
 // the recomputed channel id, the config against the terms, the cumulative rule
 // (maxClaimable == charged + price, else *CumulativeMismatchError), funds
@@ -201,12 +212,8 @@ func (v *Verifier) VerifyVoucher(t Terms, s Snapshot, p *Payload) (*Verified, er
 	if err := expectPayload(p, TypeVoucher); err != nil {
 		return nil, err
 	}
-	id, err := v.checkChannel(t, p)
+	id, err := v.checkNext(t, s, p)
 	if err != nil {
-		return nil, err
-	}
-	expected := new(big.Int).Add(orZero(s.ChargedCumulative), orZero(t.Price))
-	if err := checkCumulative(id, s, p, expected); err != nil {
 		return nil, err
 	}
 	if orZero(s.Balance).Sign() == 0 {
