@@ -38,17 +38,22 @@ func EncodeHeader(v any) (string, error) {
 // DefaultMaxHeaderBytes), standard base64 (padding optional), a single JSON value, no duplicate
 // or case-colliding object keys, bounded nesting.
 func DecodeHeader(header string, maxBytes int, v any) error {
-	if maxBytes <= 0 {
-		maxBytes = DefaultMaxHeaderBytes
-	}
-	if len(header) > maxBytes {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrHeaderTooLarge, len(header), maxBytes)
-	}
-	raw, err := decodeBase64(strings.TrimSpace(header))
+	raw, err := decodeHeaderBytes(header, maxBytes)
 	if err != nil {
 		return err
 	}
 	return decodeStrictJSON(raw, v)
+}
+
+// decodeHeaderBytes checks the encoded size and decodes the base64.
+func decodeHeaderBytes(header string, maxBytes int) ([]byte, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxHeaderBytes
+	}
+	if len(header) > maxBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrHeaderTooLarge, len(header), maxBytes)
+	}
+	return decodeBase64(strings.TrimSpace(header))
 }
 
 func decodeBase64(s string) ([]byte, error) {
@@ -81,8 +86,12 @@ func decodeStrictJSON(raw []byte, v any) error {
 // DecodePaymentPayload decodes a v2 PAYMENT-SIGNATURE header and checks the fields every scheme
 // needs. It returns ErrBadVersion for any x402Version other than 2.
 func DecodePaymentPayload(header string, maxBytes int) (*PaymentPayload, error) {
-	var p PaymentPayload
-	if err := DecodeHeader(header, maxBytes, &p); err != nil {
+	raw, err := decodeHeaderBytes(header, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	p, err := decodePaymentPayloadJSON(raw)
+	if err != nil {
 		return nil, err
 	}
 	if p.X402Version != Version {

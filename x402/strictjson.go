@@ -39,33 +39,55 @@ func CheckStrictJSON(raw []byte) error {
 }
 
 // ObjectMembers checks raw with CheckStrictJSON and returns the members of the object it must
-// be, in document order.
+// be, in document order. The check and the split are one pass.
 func ObjectMembers(raw []byte) ([]Member, error) {
-	if err := CheckStrictJSON(raw); err != nil {
+	s := strictScanner{data: raw, members: make([]Member, 0, 8)}
+	s.skipSpace()
+	if s.peek() != '{' {
+		if err := CheckStrictJSON(raw); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: must be a JSON object", ErrBadJSON)
+	}
+	if err := s.value(); err != nil {
 		return nil, err
 	}
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return nil, s.fail("trailing data after the JSON value")
+	}
+	return s.members, nil
+}
+
+// CheckedObjectMembers splits an object that lies inside a document CheckStrictJSON accepted
+// (a Member's value, say) without checking it again. It fails only when raw is not an object;
+// on bytes that were never checked its result means nothing.
+func CheckedObjectMembers(raw []byte) ([]Member, error) {
 	s := strictScanner{data: raw}
 	s.skipSpace()
 	if s.peek() != '{' {
 		return nil, fmt.Errorf("%w: must be a JSON object", ErrBadJSON)
 	}
 	s.pos++
-	var members []Member
+	members := make([]Member, 0, 8)
 	for {
 		s.skipSpace()
-		if s.peek() == '}' {
+		switch s.peek() {
+		case '}', 0:
 			return members, nil
-		}
-		if s.peek() == ',' {
+		case ',':
 			s.pos++
 			s.skipSpace()
 		}
-		key, _ := s.key() // already checked: cannot fail
+		key, err := s.key()
+		if err != nil {
+			return nil, err
+		}
 		s.skipSpace()
 		s.pos++ // ':'
 		s.skipSpace()
 		start := s.pos
-		_ = s.value()
+		s.skipChecked()
 		members = append(members, Member{Key: key, Value: raw[start:s.pos]})
 	}
 }
@@ -76,6 +98,8 @@ type strictScanner struct {
 	pos   int
 	depth int
 	keys  [][]byte // keys of the objects being read, innermost last
+	// members, when not nil, collects the members of the outermost object as it is checked.
+	members []Member
 }
 
 // keyIndexAbove is how many keys an object may have before duplicates are found through a map
@@ -204,8 +228,12 @@ func (s *strictScanner) object() error {
 		}
 		s.pos++
 		s.skipSpace()
+		start := s.pos
 		if err := s.value(); err != nil {
 			return err
+		}
+		if s.members != nil && s.depth == 1 {
+			s.members = append(s.members, Member{Key: string(key), Value: s.data[start:s.pos]})
 		}
 		if more, err := s.more('}'); !more || err != nil {
 			return err
@@ -332,6 +360,45 @@ func (s *strictScanner) number() error {
 		return s.fail("bad number")
 	}
 	return nil
+}
+
+// skipChecked moves past one value known to be valid JSON: strings to their closing quote,
+// containers to their matching bracket, anything else to the next delimiter.
+func (s *strictScanner) skipChecked() {
+	depth := 0
+	for s.pos < len(s.data) {
+		c := s.data[s.pos]
+		switch c {
+		case '"':
+			s.pos++
+			for s.pos < len(s.data) && s.data[s.pos] != '"' {
+				if s.data[s.pos] == '\\' {
+					s.pos++
+				}
+				s.pos++
+			}
+			s.pos++
+		case '{', '[':
+			depth++
+			s.pos++
+		case '}', ']':
+			if depth == 0 {
+				return
+			}
+			depth--
+			s.pos++
+		case ',', ':', ' ', '\t', '\n', '\r':
+			if depth == 0 {
+				return
+			}
+			s.pos++
+		default:
+			s.pos++
+		}
+		if depth == 0 && (c == '"' || c == '}' || c == ']') {
+			return
+		}
+	}
 }
 
 func (s *strictScanner) digits() int {

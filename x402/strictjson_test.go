@@ -84,6 +84,8 @@ func TestObjectMembers(t *testing.T) {
 			t.Errorf("member %d = %q:%s, want %q:%s", i, ms[i].Key, ms[i].Value, want[i].Key, want[i].Value)
 		}
 	}
+	sameMembers(t, []byte(` { "type" : "voucher", "n":[1, {"x":null}] ,"s\u00e9":"\"q\"" } `), ms)
+	sameMembers(t, []byte(`{"a":-1.5e3,"b":true,"c":"}","d":{"e":["]",{}]},"f":null}`), must(ObjectMembers([]byte(`{"a":-1.5e3,"b":true,"c":"}","d":{"e":["]",{}]},"f":null}`))))
 	if ms, err := ObjectMembers([]byte(`{}`)); err != nil || len(ms) != 0 {
 		t.Fatalf("empty object: %v %v", ms, err)
 	}
@@ -166,12 +168,42 @@ func FuzzCheckStrictJSON(f *testing.F) {
 		if !got {
 			return
 		}
-		if ms, err := ObjectMembers(raw); err == nil {
-			for _, m := range ms {
-				if CheckStrictJSON(m.Value) != nil {
-					t.Fatalf("member %q value %q is not strict JSON", m.Key, m.Value)
-				}
+		ms, err := ObjectMembers(raw)
+		if isObject := bytes.HasPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte("{")); isObject != (err == nil) {
+			t.Fatalf("ObjectMembers(%q): %v", raw, err)
+		}
+		if err != nil {
+			return
+		}
+		sameMembers(t, raw, ms)
+		for _, m := range ms {
+			if CheckStrictJSON(m.Value) != nil {
+				t.Fatalf("member %q value %q is not strict JSON", m.Key, m.Value)
+			}
+			if inner, err := ObjectMembers(m.Value); err == nil {
+				sameMembers(t, m.Value, inner)
 			}
 		}
 	})
+}
+
+// sameMembers holds CheckedObjectMembers to what ObjectMembers found in checked bytes.
+func sameMembers(t *testing.T, raw []byte, want []Member) {
+	t.Helper()
+	got, err := CheckedObjectMembers(raw)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("CheckedObjectMembers(%q) = %d members, %v; want %d", raw, len(got), err, len(want))
+	}
+	for i := range want {
+		if got[i].Key != want[i].Key || !bytes.Equal(got[i].Value, want[i].Value) {
+			t.Fatalf("CheckedObjectMembers(%q) member %d = %q:%q, want %q:%q", raw, i, got[i].Key, got[i].Value, want[i].Key, want[i].Value)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math/big"
 	"testing"
+
+	"github.com/payper/payper/x402"
 )
 
 // BenchmarkVerifyVoucher is the request hot path: a parsed voucher checked against the terms
@@ -54,6 +56,35 @@ func BenchmarkVerifyDeposit(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := w.ver.VerifyDeposit(w.terms, Snapshot{Balance: new(big.Int)}, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeVoucherHeader is everything the gateway does to a PAYMENT-SIGNATURE header
+// before the signature check: base64, the strict envelope decode and the strict payload parse.
+func BenchmarkDecodeVoucherHeader(b *testing.B) {
+	w := newWorld(b)
+	req := w.req()
+	raw, err := json.Marshal(w.voucher(2000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	header, err := x402.EncodeHeader(x402.PaymentPayload{
+		X402Version: x402.Version, Resource: &x402.ResourceInfo{URL: "http://127.0.0.1:8402/v1/quote", MimeType: "application/json"},
+		Accepted: req, Payload: raw,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(header)))
+	for b.Loop() {
+		pp, err := x402.DecodePaymentPayload(header, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ParsePaymentPayload(pp); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -38,8 +38,18 @@ type fields struct {
 
 // readObject reads raw as a JSON object. With strict set, keys outside known are refused.
 func readObject(raw []byte, path string, strict bool, known ...string) *fields {
+	return newFields(x402.ObjectMembers, raw, path, strict, known)
+}
+
+// readNested reads a member's value: the strict rules were checked over the whole document
+// already, so the object is only split.
+func readNested(raw []byte, path string, strict bool, known ...string) *fields {
+	return newFields(x402.CheckedObjectMembers, raw, path, strict, known)
+}
+
+func newFields(split func([]byte) ([]x402.Member, error), raw []byte, path string, strict bool, known []string) *fields {
 	f := &fields{path: path}
-	f.m, f.err = objectMembers(raw, strict, known)
+	f.m, f.err = objectMembers(split, raw, strict, known)
 	if f.err != nil {
 		f.err = fmt.Errorf("%s: %w", pathOr(path), f.err)
 	}
@@ -53,8 +63,8 @@ func pathOr(p string) string {
 	return p
 }
 
-func objectMembers(raw []byte, strict bool, known []string) ([]x402.Member, error) {
-	members, err := x402.ObjectMembers(raw)
+func objectMembers(split func([]byte) ([]x402.Member, error), raw []byte, strict bool, known []string) ([]x402.Member, error) {
+	members, err := split(raw)
 	if err != nil {
 		// The x402 error names the rule broken; drop its sentinel prefix, the reason says it.
 		return nil, errors.New(strings.TrimPrefix(err.Error(), x402.ErrBadJSON.Error()+": "))
@@ -239,7 +249,7 @@ func (f *fields) object(key string, strict bool, known ...string) *fields {
 	if f.err != nil {
 		return &fields{path: path, err: f.err, reason: f.reason}
 	}
-	return readObject(v, path, strict, known...)
+	return readNested(v, path, strict, known...)
 }
 
 // adopt takes over a nested reader's failure.

@@ -74,18 +74,32 @@ type SettlementResponse struct {
 	Extra        *ResponseExtra             `json:"extra,omitempty"`
 }
 
-// X402 returns the generic response, extra included as plain JSON values.
+// X402 returns the generic response; its extra holds values that marshal to the wire forms.
 func (r SettlementResponse) X402() x402.SettlementResponse {
 	out := x402.SettlementResponse{
 		Success: r.Success, ErrorReason: r.ErrorReason, ErrorMessage: r.ErrorMessage, Payer: r.Payer,
 		Transaction: r.Transaction, Network: r.Network, Amount: r.Amount, Extensions: r.Extensions,
 	}
 	if r.Extra != nil {
-		if raw, err := json.Marshal(r.Extra); err == nil {
-			_ = json.Unmarshal(raw, &out.Extra)
-		}
+		out.Extra = r.Extra.members()
 	}
 	return out
+}
+
+// members is the extra as a JSON object's members; the values marshal to the wire forms, so
+// the generic response is written without a round trip through JSON.
+func (e ResponseExtra) members() map[string]any {
+	m := make(map[string]any, 3)
+	if e.ChargedAmount != nil {
+		m["chargedAmount"] = e.ChargedAmount.String()
+	}
+	if e.ChannelState != nil {
+		m["channelState"] = *e.ChannelState
+	}
+	if e.VoucherState != nil {
+		m["voucherState"] = *e.VoucherState
+	}
+	return m
 }
 
 // VoucherResponse is the answer to a paid voucher: no transaction, amount "", the charge, and
