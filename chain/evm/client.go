@@ -28,7 +28,10 @@ type Options struct {
 	// Confirmations is how many blocks must contain a transaction, counting its own, before it is
 	// final (default 1).
 	Confirmations uint64
-	Logger        *slog.Logger
+	// UnknownBroadcastWait bounds how long a send that waits for its receipt keeps looking for
+	// (and re-broadcasting) a transaction whose broadcast got no usable answer (default 1 min).
+	UnknownBroadcastWait time.Duration
+	Logger               *slog.Logger
 }
 
 // Client talks to one chain.
@@ -47,6 +50,9 @@ func Dial(ctx context.Context, rawURL string, wantChainID *big.Int, opts Options
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 50 * time.Millisecond
+	}
+	if opts.UnknownBroadcastWait <= 0 {
+		opts.UnknownBroadcastWait = time.Minute
 	}
 	if opts.Confirmations == 0 {
 		opts.Confirmations = 1

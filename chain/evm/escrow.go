@@ -2,6 +2,7 @@ package evm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/big"
 
@@ -91,16 +92,23 @@ func (c *Client) Deposit(ctx context.Context, cfg batch.ChannelConfig, d batch.D
 	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
 }
 
-// sendAndWait sends a transaction from the settler account and waits for its receipt.
+// sendAndWait sends a transaction from the settler account and waits for its receipt. A
+// broadcast whose outcome is unknown is not given up at once: see awaitUnknown.
 func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte) (common.Hash, error) {
-	hash, err := c.Send(ctx, to, data, nil)
+	if c.sender == nil {
+		return common.Hash{}, ErrReadOnly
+	}
+	tx, err := c.sender.send(ctx, to, data, nil)
+	if errors.Is(err, ErrBroadcastUnknown) {
+		return tx.Hash(), c.awaitUnknown(ctx, tx, err)
+	}
 	if err != nil {
-		return hash, err
+		return txHash(tx), err
 	}
-	if _, err := c.WaitMined(ctx, hash); err != nil {
-		return hash, err
+	if _, err := c.WaitMined(ctx, tx.Hash()); err != nil {
+		return tx.Hash(), err
 	}
-	return hash, nil
+	return tx.Hash(), nil
 }
 
 // ClaimAndSettle submits, in one transaction, claimWithSignature for every row (authorized by

@@ -77,24 +77,34 @@ func (c *Client) Send(ctx context.Context, to common.Address, data []byte, onSig
 	if c.sender == nil {
 		return common.Hash{}, ErrReadOnly
 	}
-	return c.sender.send(ctx, to, data, onSigned)
+	tx, err := c.sender.send(ctx, to, data, onSigned)
+	return txHash(tx), err
 }
 
-func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSigned func(common.Hash) error) (common.Hash, error) {
+// txHash is tx's hash, zero for no transaction.
+func txHash(tx *types.Transaction) common.Hash {
+	if tx == nil {
+		return common.Hash{}
+	}
+	return tx.Hash()
+}
+
+// send returns the last transaction it signed (nil when it signed none) with the outcome.
+func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSigned func(common.Hash) error) (*types.Transaction, error) {
 	gas, err := s.estimate(ctx, to, data)
 	if err != nil {
-		return common.Hash{}, err
+		return nil, err
 	}
 	tip, feeCap, err := s.fees(ctx)
 	if err != nil {
-		return common.Hash{}, fmt.Errorf("%w: fees: %w", ErrNotSent, err)
+		return nil, fmt.Errorf("%w: fees: %w", ErrNotSent, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var hash common.Hash
+	var tx *types.Transaction
 	for attempt := 0; ; attempt++ {
-		if hash, err = s.signAndSend(ctx, to, data, gas, tip, feeCap, onSigned); !isNonceConflict(err) || attempt == maxNonceRetries {
-			return hash, err
+		if tx, err = s.signAndSend(ctx, to, data, gas, tip, feeCap, onSigned); !isNonceConflict(err) || attempt == maxNonceRetries {
+			return tx, err
 		}
 		// Another process using the same key (a second replica) took this nonce: re-read the
 		// pending nonce and send again. The write-ahead hook records the new hash. A short random
@@ -102,7 +112,7 @@ func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSig
 		s.c.log.Info("settler nonce taken; retrying with a fresh nonce", "nonce", s.nonce, "attempt", attempt+1)
 		select {
 		case <-ctx.Done():
-			return hash, ctx.Err()
+			return tx, ctx.Err()
 		case <-time.After(time.Duration(1+rand.IntN(20*(attempt+1))) * time.Millisecond):
 		}
 	}
@@ -111,14 +121,15 @@ func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSig
 // maxNonceRetries bounds resends after nonce conflicts with other senders of the same key.
 const maxNonceRetries = 8
 
-// signAndSend sends one transaction at the allocator's nonce. The caller holds s.mu.
-func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte, gas uint64, tip, feeCap *big.Int, onSigned func(common.Hash) error) (common.Hash, error) {
+// signAndSend sends one transaction at the allocator's nonce and returns it once signed. The
+// caller holds s.mu.
+func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte, gas uint64, tip, feeCap *big.Int, onSigned func(common.Hash) error) (*types.Transaction, error) {
 	if !s.known {
 		cctx, cancel := s.c.callCtx(ctx)
 		n, err := s.c.eth.PendingNonceAt(cctx, s.from)
 		cancel()
 		if err != nil {
-			return common.Hash{}, fmt.Errorf("%w: nonce: %w", ErrNotSent, err)
+			return nil, fmt.Errorf("%w: nonce: %w", ErrNotSent, err)
 		}
 		s.nonce, s.known = n, true
 	}
@@ -126,12 +137,12 @@ func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte
 		ChainID: s.c.chainID, Nonce: s.nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas, To: &to, Data: data,
 	})
 	if err != nil {
-		return common.Hash{}, fmt.Errorf("%w: sign: %w", ErrNotSent, err)
+		return nil, fmt.Errorf("%w: sign: %w", ErrNotSent, err)
 	}
 	hash := tx.Hash()
 	if onSigned != nil {
 		if err := onSigned(hash); err != nil {
-			return common.Hash{}, fmt.Errorf("%w: write-ahead record: %w", ErrNotSent, err)
+			return nil, fmt.Errorf("%w: write-ahead record: %w", ErrNotSent, err)
 		}
 	}
 	cctx, cancel := s.c.callCtx(ctx)
@@ -144,13 +155,13 @@ func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte
 	switch outcome {
 	case broadcastSent:
 		s.nonce++
-		return hash, nil
+		return tx, nil
 	case broadcastRefused:
 		s.known = false
-		return hash, fmt.Errorf("%w: node refused: %w", ErrNotSent, err)
+		return tx, fmt.Errorf("%w: node refused: %w", ErrNotSent, err)
 	default:
 		s.known = false
-		return hash, fmt.Errorf("%w: %w", ErrBroadcastUnknown, err)
+		return tx, fmt.Errorf("%w: %w", ErrBroadcastUnknown, err)
 	}
 }
 
