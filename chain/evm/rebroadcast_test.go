@@ -23,8 +23,8 @@ func TestSendAndWaitFollowsUnknownBroadcasts(t *testing.T) {
 	chain := startChain(t)
 	ctx := context.Background()
 	var (
-		mu      sync.Mutex
-		lose    int // sends to lose before the node
+		mu       sync.Mutex
+		lose     int // sends to lose before the node
 		answered bool
 	)
 	proxyURL := rawTxProxy(t, chain, func(w http.ResponseWriter, req rpcRequest, forward func() []byte) {
