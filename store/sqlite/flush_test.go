@@ -159,38 +159,3 @@ func TestConcurrentChargesThroughFlushes(t *testing.T) {
 		t.Fatalf("%d flushes for %d charges", n, channels*rounds)
 	}
 }
-
-// TestLoneChargesAreNotHeld: a charge that arrives alone is flushed and answered at once, however
-// long the gather for concurrent charges is set: the wait only follows a flush that answered
-// more than one charge.
-func TestLoneChargesAreNotHeld(t *testing.T) {
-	ctx := t.Context()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "payper.db"), sqlite.Options{ChargeGather: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	c := testChannel(1)
-	if err := s.CreateChannel(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		for range 20 {
-			if err := s.ChargeChannel(ctx, chargeBy(c, 10)); err != nil {
-				done <- err
-				return
-			}
-			c.Charged.Add(c.Charged, big.NewInt(10))
-		}
-		done <- nil
-	}()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatal(err)
-		}
-	case <-time.After(time.Minute): // a liveness bound, not a speed target: a held flush waits an hour
-		t.Fatal("sequential charges were held for a gather")
-	}
-}

@@ -45,17 +45,7 @@ type Options struct {
 	BusyTimeout time.Duration
 	// MaxReaders caps the read connections; 0 means 4.
 	MaxReaders int
-	// ChargeGather is how long the flush of channel charges waits for more of them while they
-	// arrive concurrently, so that one fdatasync answers many (a lone charge is never held);
-	// 0 means DefaultChargeGather, negative never waits.
-	ChargeGather time.Duration
 }
-
-// DefaultChargeGather holds a flush for half a millisecond under concurrent charges. On the
-// 2-core benchmark machine an fdatasync costs 100–170 µs of CPU whatever it writes; this took
-// the charges a flush answers from about 4 to about 10 and raised paid requests per second by
-// a fifth, while 1 ms left the CPU idle.
-const DefaultChargeGather = 500 * time.Microsecond
 
 // Store is a store.Store backed by one SQLite file.
 type Store struct {
@@ -117,7 +107,6 @@ func open(ctx context.Context, path string, opts Options, flusher func(dbPath st
 			Relax:   "PRAGMA synchronous = NORMAL",
 			Restore: "PRAGMA synchronous = FULL",
 			Flush:   flusher(path),
-			Gather:  gather(opts.ChargeGather),
 		},
 	})
 	if err != nil {
@@ -189,14 +178,4 @@ func dialect(migrations fs.FS) sqlstore.Dialect {
 		// One writer connection: concurrent charges share a commit instead of queueing for it.
 		GroupCharges: true,
 	}
-}
-
-func gather(d time.Duration) time.Duration {
-	switch {
-	case d == 0:
-		return DefaultChargeGather
-	case d < 0:
-		return 0
-	}
-	return d
 }

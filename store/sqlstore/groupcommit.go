@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/payper/payper/store"
 )
@@ -176,17 +175,10 @@ func (g *chargeGroup) run() {
 }
 
 // flush answers committed groups after a flush that began once they were committed: every group
-// waiting when a flush starts shares it. When the last flush answered more than one charge, it
-// first waits GroupSync.Gather for more. A failed flush fails its groups' charges as
+// waiting when a flush starts shares it. A failed flush fails its groups' charges as
 // unavailable: their rows may or may not survive a crash, so none of them may be served.
 func (g *chargeGroup) flush() {
-	lastCharges := 0 // how many charges the last flush answered
 	for c := range g.synced {
-		if g.sync.Gather > 0 && lastCharges > 1 {
-			// Charges are arriving concurrently: let more of them commit (the committer holds
-			// its next group until this loop takes it) so that one flush answers them all.
-			g.wait(g.sync.Gather)
-		}
 		waiting := []committedGroup{c}
 	collect:
 		for {
@@ -207,21 +199,9 @@ func (g *chargeGroup) flush() {
 				err = Unavailable(fmt.Errorf("flush: %w", err))
 			}
 		}
-		lastCharges = 0
 		for _, c := range waiting {
-			lastCharges += len(c.reqs)
 			c.answer(err)
 		}
-	}
-}
-
-// wait sleeps for d or until the store closes.
-func (g *chargeGroup) wait(d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-g.stop:
 	}
 }
 

@@ -38,11 +38,6 @@ type GroupSync struct {
 	// fdatasync of the -wal file). It runs beside the committer, never at the same time as
 	// another Flush.
 	Flush func() error
-	// Gather is how long a flush waits for more groups to commit when the last flush answered
-	// more than one charge: a flush costs the same CPU for one charge as for fifty, so under
-	// concurrent load waiting a little lets many charges share it. A lone charge (the last flush
-	// answered at most one) is never held. Zero never waits.
-	Gather time.Duration
 }
 
 // Store implements store.Store over database/sql.
