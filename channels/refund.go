@@ -63,6 +63,13 @@ func (m *Method) authorizeRefund(ctx context.Context, req x402.PaymentRequiremen
 		if pl.RefundAmount.Sign() <= 0 || pl.RefundAmount.Cmp(available) > 0 {
 			return nil, x402.Failf(x402.ReasonBatchRefundAmountExceedsBalance, "refund %s exceeds the unspent %s", pl.RefundAmount, available)
 		}
+		// Every refund is a transaction the provider pays for, so a partial one must move at
+		// least what the smallest deposit would: otherwise a payer could ask for one atomic unit
+		// at a time and make the provider pay gas for each.
+		if min := m.Offer.MinDepositFor(terms.Price); pl.RefundAmount.Cmp(available) < 0 && pl.RefundAmount.Cmp(min) < 0 {
+			return nil, x402.Failf(x402.ReasonBatchRefundAmountInvalid,
+				"a partial refund must be at least %s (the minimum deposit); ask for at least that, or for everything unspent (%s)", min, available)
+		}
 		amount = pl.RefundAmount
 	}
 	// Hold the refund before anything else can happen: a voucher racing this refund is refused

@@ -17,6 +17,7 @@ import (
 
 // gatedRefundChain is an escrow whose refund transactions wait at a gate, so that vouchers can be
 // judged while a refund is in flight; the outcome sent through release decides whether it lands.
+// Without the gate channels every refund lands at once.
 // The real escrow's refunds are tested end to end in internal/app and against the official
 // client in interop; this pins down the interleaving, which a real chain cannot.
 type gatedRefundChain struct {
@@ -26,9 +27,11 @@ type gatedRefundChain struct {
 }
 
 func (c *gatedRefundChain) ClaimAndRefund(_ context.Context, claim batch.VoucherClaim, _ []byte, amount, nonce *big.Int, _ []byte) (common.Hash, error) {
-	c.entered <- struct{}{}
-	if err := <-c.release; err != nil {
-		return common.Hash{}, err
+	if c.entered != nil {
+		c.entered <- struct{}{}
+		if err := <-c.release; err != nil {
+			return common.Hash{}, err
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -129,4 +132,63 @@ func TestRefundInFlightHoldsTheFunds(t *testing.T) {
 		t.Fatalf("after the refund: balance %s, charged %s, claimed %s, hold %s", ch.Balance, ch.Charged, ch.Claimed, ch.RefundHold)
 	}
 	wantReason(pay(signer.VoucherPayload(req, big.NewInt(4000))), x402.ReasonBatchCumulativeExceedsBalance)
+}
+
+// TestPartialRefundsHaveAMinimum: a partial refund below the minimum deposit is refused before
+// anything is held or sent (each refund costs the provider a transaction); one at the minimum, and
+// one for exactly what is left however small, go through.
+func TestPartialRefundsHaveAMinimum(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	offer, verifier, receiverKey, signer := newTestOffer(t)
+	chain := &gatedRefundChain{}
+	chain.state = store.ChannelChainState{Balance: big.NewInt(0), TotalClaimed: big.NewInt(0),
+		PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}
+	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain,
+		Refunds: &Refunds{Chain: chain, Authorizer: receiverKey, MarkClaimed: st.MarkChannelClaimed}}
+	req := offer.Requirements(big.NewInt(1000)) // minimum deposit: 10 × 1000
+	pay := func(p *batch.Payload, err error) (*x402.SettlementResponse, error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := batch.PaymentPayload(req, nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := m.Authorize(ctx, req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
+		if err != nil {
+			return nil, err
+		}
+		return c.Complete(ctx)
+	}
+	if _, err := pay(signer.DepositPayload(req, big.NewInt(30_000), big.NewInt(1000))); err != nil {
+		t.Fatalf("deposit: %v", err)
+	}
+	refund := func(amount int64) (*x402.SettlementResponse, error) {
+		return pay(signer.RefundPayload(req, big.NewInt(1000), big.NewInt(amount)))
+	}
+	if _, err := refund(9_999); !hasReason(err, x402.ReasonBatchRefundAmountInvalid) {
+		t.Fatalf("refund of 9999 (minimum 10000): got %v, want %s", err, x402.ReasonBatchRefundAmountInvalid)
+	}
+	if r, err := refund(10_000); err != nil || r.Amount != "10000" {
+		t.Fatalf("refund at the minimum: %+v %v", r, err)
+	}
+	// 30000 − 10000 refunded − 1000 charged leaves 19000; take 12000, then the last 7000.
+	if r, err := refund(12_000); err != nil || r.Amount != "12000" {
+		t.Fatalf("refund of 12000: %+v %v", r, err)
+	}
+	if _, err := refund(6_999); !hasReason(err, x402.ReasonBatchRefundAmountInvalid) {
+		t.Fatalf("refund of 6999 of the 7000 left: got %v, want %s", err, x402.ReasonBatchRefundAmountInvalid)
+	}
+	if r, err := refund(7_000); err != nil || r.Amount != "7000" {
+		t.Fatalf("refund of all that is left, below the minimum: %+v %v", r, err)
+	}
+	if chain.state.Balance.Int64() != 1000 {
+		t.Fatalf("escrow balance %s, want the 1000 charged", chain.state.Balance)
+	}
+}
+
+func hasReason(err error, want x402.Reason) bool {
+	reason, _ := x402.ReasonOf(err)
+	return reason == want
 }
