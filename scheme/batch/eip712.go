@@ -4,7 +4,6 @@ import (
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/scheme/evmsig"
@@ -44,8 +43,8 @@ func Permit2Separator(chainID *big.Int) common.Hash {
 	var buf [4 * 32]byte
 	copy(buf[0:], domainNoVersionHash[:])
 	copy(buf[32:], permit2NameHash[:])
-	putWord(buf[64:], chainID)
-	putAddress(buf[96:], Permit2Address)
+	evmsig.PutWord(buf[64:], chainID)
+	evmsig.PutAddress(buf[96:], Permit2Address)
 	return crypto.Keccak256Hash(buf[:])
 }
 
@@ -64,11 +63,11 @@ type ChannelConfig struct {
 func (c ChannelConfig) StructHash() common.Hash {
 	var buf [8 * 32]byte
 	copy(buf[0:], channelConfigTypeHash[:])
-	putAddress(buf[32:], c.Payer)
-	putAddress(buf[64:], c.PayerAuthorizer)
-	putAddress(buf[96:], c.Receiver)
-	putAddress(buf[128:], c.ReceiverAuthorizer)
-	putAddress(buf[160:], c.Token)
+	evmsig.PutAddress(buf[32:], c.Payer)
+	evmsig.PutAddress(buf[64:], c.PayerAuthorizer)
+	evmsig.PutAddress(buf[96:], c.Receiver)
+	evmsig.PutAddress(buf[128:], c.ReceiverAuthorizer)
+	evmsig.PutAddress(buf[160:], c.Token)
 	putUint64(buf[192:], c.WithdrawDelay)
 	copy(buf[224:], c.Salt[:])
 	return crypto.Keccak256Hash(buf[:])
@@ -92,7 +91,7 @@ func (v Voucher) StructHash() common.Hash {
 	var buf [3 * 32]byte
 	copy(buf[0:], voucherTypeHash[:])
 	copy(buf[32:], v.ChannelID[:])
-	putWord(buf[64:], v.MaxClaimableAmount)
+	evmsig.PutWord(buf[64:], v.MaxClaimableAmount)
 	return crypto.Keccak256Hash(buf[:])
 }
 
@@ -113,8 +112,8 @@ func (e ClaimEntry) StructHash() common.Hash {
 	var buf [4 * 32]byte
 	copy(buf[0:], claimEntryTypeHash[:])
 	copy(buf[32:], e.ChannelID[:])
-	putWord(buf[64:], e.MaxClaimableAmount)
-	putWord(buf[96:], e.TotalClaimed)
+	evmsig.PutWord(buf[64:], e.MaxClaimableAmount)
+	evmsig.PutWord(buf[96:], e.TotalClaimed)
 	return crypto.Keccak256Hash(buf[:])
 }
 
@@ -152,8 +151,8 @@ func (r Refund) StructHash() common.Hash {
 	var buf [4 * 32]byte
 	copy(buf[0:], refundTypeHash[:])
 	copy(buf[32:], r.ChannelID[:])
-	putWord(buf[64:], r.Nonce)
-	putWord(buf[96:], r.Amount)
+	evmsig.PutWord(buf[64:], r.Nonce)
+	evmsig.PutWord(buf[96:], r.Amount)
 	return crypto.Keccak256Hash(buf[:])
 }
 
@@ -176,15 +175,7 @@ type ReceiveAuthorization struct {
 
 // StructHash returns hashStruct(ReceiveWithAuthorization).
 func (a ReceiveAuthorization) StructHash() common.Hash {
-	var buf [7 * 32]byte
-	copy(buf[0:], receiveTypeHash[:])
-	putAddress(buf[32:], a.From)
-	putAddress(buf[64:], a.To)
-	putWord(buf[96:], a.Value)
-	putWord(buf[128:], a.ValidAfter)
-	putWord(buf[160:], a.ValidBefore)
-	copy(buf[192:], a.Nonce[:])
-	return crypto.Keccak256Hash(buf[:])
+	return evmsig.AuthorizationStructHash(receiveTypeHash, a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce)
 }
 
 // Digest returns the EIP-712 digest under the token's domain separator.
@@ -213,17 +204,17 @@ type Permit2Transfer struct {
 func (p Permit2Transfer) StructHash() common.Hash {
 	var perm [3 * 32]byte
 	copy(perm[0:], tokenPermissionsTypeHash[:])
-	putAddress(perm[32:], p.Token)
-	putWord(perm[64:], p.Amount)
+	evmsig.PutAddress(perm[32:], p.Token)
+	evmsig.PutWord(perm[64:], p.Amount)
 	var wit [2 * 32]byte
 	copy(wit[0:], depositWitnessTypeHash[:])
 	copy(wit[32:], p.ChannelID[:])
 	var buf [6 * 32]byte
 	copy(buf[0:], permitWitnessTypeHash[:])
 	copy(buf[32:], crypto.Keccak256(perm[:]))
-	putAddress(buf[64:], p.Spender)
-	putWord(buf[96:], p.Nonce)
-	putWord(buf[128:], p.Deadline)
+	evmsig.PutAddress(buf[64:], p.Spender)
+	evmsig.PutWord(buf[96:], p.Nonce)
+	evmsig.PutWord(buf[128:], p.Deadline)
 	copy(buf[160:], crypto.Keccak256(wit[:]))
 	return crypto.Keccak256Hash(buf[:])
 }
@@ -233,28 +224,9 @@ func (p Permit2Transfer) Digest(permit2Separator common.Hash) common.Hash {
 	return evmsig.TypedDigest(permit2Separator, p.StructHash())
 }
 
-// putWord writes v as a 32-byte big-endian word. Parsers bound every amount; a value outside
-// [0, 2^256) is reduced modulo 2^256 rather than panicking.
-func putWord(dst []byte, v *big.Int) {
-	clear(dst[:32])
-	if v == nil {
-		return
-	}
-	if v.Sign() >= 0 && v.BitLen() <= 256 {
-		v.FillBytes(dst[:32])
-		return
-	}
-	copy(dst[:32], math.U256Bytes(new(big.Int).Set(v)))
-}
-
 func putUint64(dst []byte, v uint64) {
 	clear(dst[:32])
 	for i := 0; i < 8; i++ {
 		dst[31-i] = byte(v >> (8 * i))
 	}
-}
-
-func putAddress(dst []byte, a common.Address) {
-	clear(dst[:12])
-	copy(dst[12:32], a[:])
 }

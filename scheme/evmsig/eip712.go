@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
@@ -54,4 +55,39 @@ func ChainIDFromNetwork(network string) (*big.Int, error) {
 		return nil, fmt.Errorf("network %q has no valid chain id", network)
 	}
 	return new(big.Int).SetUint64(id), nil
+}
+
+// AuthorizationStructHash is hashStruct of an EIP-3009 authorization: typeHash (the
+// TransferWithAuthorization or the ReceiveWithAuthorization type, which share their fields)
+// followed by from, to, value, validAfter, validBefore and nonce as ABI words.
+func AuthorizationStructHash(typeHash common.Hash, from, to common.Address, value, validAfter, validBefore *big.Int, nonce common.Hash) common.Hash {
+	var buf [7 * 32]byte
+	copy(buf[0:], typeHash[:])
+	PutAddress(buf[32:], from)
+	PutAddress(buf[64:], to)
+	PutWord(buf[96:], value)
+	PutWord(buf[128:], validAfter)
+	PutWord(buf[160:], validBefore)
+	copy(buf[192:], nonce[:])
+	return crypto.Keccak256Hash(buf[:])
+}
+
+// PutWord writes v as a 32-byte big-endian ABI word, nil as zero. Parsers bound every amount; a
+// value outside [0, 2^256) is reduced modulo 2^256 rather than panicking.
+func PutWord(dst []byte, v *big.Int) {
+	clear(dst[:32])
+	if v == nil {
+		return
+	}
+	if v.Sign() >= 0 && v.BitLen() <= 256 {
+		v.FillBytes(dst[:32])
+		return
+	}
+	copy(dst[:32], math.U256Bytes(new(big.Int).Set(v)))
+}
+
+// PutAddress writes a as a left-padded 32-byte ABI word.
+func PutAddress(dst []byte, a common.Address) {
+	clear(dst[:12])
+	copy(dst[12:32], a[:])
 }

@@ -4,7 +4,6 @@ import (
 	"math/big"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/math"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/scheme/evmsig"
@@ -30,15 +29,7 @@ type Authorization struct {
 
 // StructHash returns hashStruct(TransferWithAuthorization).
 func (a Authorization) StructHash() common.Hash {
-	buf := make([]byte, 0, 7*32)
-	buf = append(buf, transferTypeHash[:]...)
-	buf = append(buf, common.LeftPadBytes(a.From[:], 32)...)
-	buf = append(buf, common.LeftPadBytes(a.To[:], 32)...)
-	buf = append(buf, math.U256Bytes(new(big.Int).Set(a.Value))...)
-	buf = append(buf, math.U256Bytes(new(big.Int).Set(a.ValidAfter))...)
-	buf = append(buf, math.U256Bytes(new(big.Int).Set(a.ValidBefore))...)
-	buf = append(buf, a.Nonce[:]...)
-	return crypto.Keccak256Hash(buf)
+	return evmsig.AuthorizationStructHash(transferTypeHash, a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce)
 }
 
 // Digest returns the EIP-712 digest keccak256(0x1901 ‖ domainSeparator ‖ structHash) that the
