@@ -41,30 +41,30 @@ func (c *Client) ChannelState(ctx context.Context, id common.Hash) (store.Channe
 	if err != nil {
 		return store.ChannelChainState{}, fmt.Errorf("evm: block number: %w", err)
 	}
-	at := new(big.Int).SetUint64(head)
-	call := func(data []byte) ([]byte, error) {
-		to := escrow.BatchSettlementAddress
-		return c.eth.CallContract(cctx, callMsg(to, data), at)
-	}
-	out, err := call(settlementABI.PackChannels(id))
-	if err != nil {
-		return store.ChannelChainState{}, fmt.Errorf("evm: channels: %w", err)
-	}
-	ch, err := settlementABI.UnpackChannels(out)
+	// One eth_call reads the three views through the escrow's own multicall, at one block.
+	reads, err := settlementABI.TryPackMulticall([][]byte{
+		settlementABI.PackChannels(id), settlementABI.PackPendingWithdrawals(id), settlementABI.PackRefundNonce(id),
+	})
 	if err != nil {
 		return store.ChannelChainState{}, err
 	}
-	if out, err = call(settlementABI.PackPendingWithdrawals(id)); err != nil {
-		return store.ChannelChainState{}, fmt.Errorf("evm: pendingWithdrawals: %w", err)
+	out, err := c.eth.CallContract(cctx, callMsg(escrow.BatchSettlementAddress, reads), new(big.Int).SetUint64(head))
+	if err != nil {
+		return store.ChannelChainState{}, fmt.Errorf("evm: read channel: %w", err)
 	}
-	pw, err := settlementABI.UnpackPendingWithdrawals(out)
+	results, err := settlementABI.UnpackMulticall(out)
+	if err != nil || len(results) != 3 {
+		return store.ChannelChainState{}, fmt.Errorf("evm: read channel: %d results, %v", len(results), err)
+	}
+	ch, err := settlementABI.UnpackChannels(results[0])
 	if err != nil {
 		return store.ChannelChainState{}, err
 	}
-	if out, err = call(settlementABI.PackRefundNonce(id)); err != nil {
-		return store.ChannelChainState{}, fmt.Errorf("evm: refundNonce: %w", err)
+	pw, err := settlementABI.UnpackPendingWithdrawals(results[1])
+	if err != nil {
+		return store.ChannelChainState{}, err
 	}
-	nonce, err := settlementABI.UnpackRefundNonce(out)
+	nonce, err := settlementABI.UnpackRefundNonce(results[2])
 	if err != nil {
 		return store.ChannelChainState{}, err
 	}
