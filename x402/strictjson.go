@@ -84,7 +84,10 @@ func CheckedObjectMembers(raw []byte) ([]Member, error) {
 			return nil, err
 		}
 		s.skipSpace()
-		s.pos++ // ':'
+		if s.peek() != ':' { // only on bytes that were never checked
+			return nil, s.fail("expected ':' after an object key")
+		}
+		s.pos++
 		s.skipSpace()
 		start := s.pos
 		s.skipChecked()
@@ -396,9 +399,11 @@ func (s *strictScanner) skipChecked() {
 			s.pos++
 		}
 		if depth == 0 && (c == '"' || c == '}' || c == ']') {
-			return
+			break
 		}
 	}
+	// Unchecked bytes (an unterminated string, a trailing backslash) can step past the end.
+	s.pos = min(s.pos, len(s.data))
 }
 
 func (s *strictScanner) digits() int {

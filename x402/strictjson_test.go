@@ -86,6 +86,9 @@ func TestObjectMembers(t *testing.T) {
 	}
 	sameMembers(t, []byte(` { "type" : "voucher", "n":[1, {"x":null}] ,"s\u00e9":"\"q\"" } `), ms)
 	sameMembers(t, []byte(`{"a":-1.5e3,"b":true,"c":"}","d":{"e":["]",{}]},"f":null}`), must(ObjectMembers([]byte(`{"a":-1.5e3,"b":true,"c":"}","d":{"e":["]",{}]},"f":null}`))))
+	for _, in := range []string{`{"a":"x`, `{"a":"\`, `{"a":[1,{"b":"`, `{"a`} { // unchecked: no panic
+		CheckedObjectMembers([]byte(in))
+	}
 	if ms, err := ObjectMembers([]byte(`{}`)); err != nil || len(ms) != 0 {
 		t.Fatalf("empty object: %v %v", ms, err)
 	}
@@ -158,6 +161,7 @@ func FuzzCheckStrictJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
+		_, _ = CheckedObjectMembers(raw) // meaningless on unchecked bytes, but must not panic
 		got := CheckStrictJSON(raw) == nil
 		want := referenceStrict(raw)
 		// The reference sees keys after encoding/json's decoding, which turns lone surrogate
