@@ -86,7 +86,7 @@ func TestObjectMembers(t *testing.T) {
 	}
 	sameMembers(t, []byte(` { "type" : "voucher", "n":[1, {"x":null}] ,"s\u00e9":"\"q\"" } `), ms)
 	sameMembers(t, []byte(`{"a":-1.5e3,"b":true,"c":"}","d":{"e":["]",{}]},"f":null}`), must(ObjectMembers([]byte(`{"a":-1.5e3,"b":true,"c":"}","d":{"e":["]",{}]},"f":null}`))))
-	for _, in := range []string{`{"a":"x`, `{"a":"\`, `{"a":[1,{"b":"`, `{"a`} { // unchecked: no panic
+	for _, in := range []string{`{"a":"x`, `{"a":"\`, `{"a":[1,{"b":"`, `{"a`, `{"a"`, `{"a" 1`} { // unchecked: no panic
 		CheckedObjectMembers([]byte(in))
 	}
 	if ms, err := ObjectMembers([]byte(`{}`)); err != nil || len(ms) != 0 {
