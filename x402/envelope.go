@@ -111,17 +111,31 @@ func isNull(raw []byte) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("
 
 // decodeString reads a JSON string (or null, which leaves *dst alone).
 func decodeString(raw []byte, dst *string) error {
-	switch {
-	case isNull(raw):
+	if isNull(raw) {
 		return nil
-	case len(raw) < 2 || raw[0] != '"':
-		return fmt.Errorf("must be a string")
+	}
+	v, err := CheckedString(raw)
+	if err == nil {
+		*dst = v
+	}
+	return err
+}
+
+// CheckedString decodes a JSON string value that lies inside a document the strict rules
+// accepted (a Member's value): without escapes it is copied as it stands, since the check
+// already found valid UTF-8 and no control characters. Anything but a string fails.
+func CheckedString(raw []byte) (string, error) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", fmt.Errorf("must be a string")
 	}
 	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
-		*dst = string(inner) // checked: valid UTF-8, no control characters
-		return nil
+		return string(inner), nil
 	}
-	return json.Unmarshal(raw, dst)
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", fmt.Errorf("must be a string")
+	}
+	return s, nil
 }
 
 // decodeInt reads a JSON number that is an integer in range (or null, which leaves *dst alone).

@@ -1,7 +1,6 @@
 package batch
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -49,10 +48,24 @@ func readNested(raw []byte, path string, strict bool, known ...string) *fields {
 
 func newFields(split func([]byte) ([]x402.Member, error), raw []byte, path string, strict bool, known []string) *fields {
 	f := &fields{path: path}
-	f.m, f.err = objectMembers(split, raw, strict, known)
-	if f.err != nil {
-		f.err = fmt.Errorf("%s: %w", pathOr(path), f.err)
+	members, err := split(raw)
+	switch {
+	case err != nil:
+		// The x402 error names the rule broken; drop its sentinel prefix, the reason says it.
+		err = errors.New(strings.TrimPrefix(err.Error(), x402.ErrBadJSON.Error()+": "))
+	case strict:
+		for _, m := range members {
+			if !contains(known, m.Key) {
+				err = fmt.Errorf("unknown key %q", m.Key)
+				break
+			}
+		}
 	}
+	if err != nil {
+		f.err = fmt.Errorf("%s: %w", pathOr(path), err)
+		return f
+	}
+	f.m = members
 	return f
 }
 
@@ -61,22 +74,6 @@ func pathOr(p string) string {
 		return "payload"
 	}
 	return p
-}
-
-func objectMembers(split func([]byte) ([]x402.Member, error), raw []byte, strict bool, known []string) ([]x402.Member, error) {
-	members, err := split(raw)
-	if err != nil {
-		// The x402 error names the rule broken; drop its sentinel prefix, the reason says it.
-		return nil, errors.New(strings.TrimPrefix(err.Error(), x402.ErrBadJSON.Error()+": "))
-	}
-	if strict {
-		for _, m := range members {
-			if !contains(known, m.Key) {
-				return nil, fmt.Errorf("unknown key %q", m.Key)
-			}
-		}
-	}
-	return members, nil
 }
 
 // member returns the value of key, which must match exactly.
@@ -150,15 +147,8 @@ func (f *fields) str(key string) string {
 	if f.err != nil {
 		return ""
 	}
-	if len(v) == 0 || v[0] != '"' {
-		f.fail("", key, "must be a string")
-		return ""
-	}
-	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
-		return string(inner) // already checked: valid UTF-8, no control characters
-	}
-	var s string
-	if err := json.Unmarshal(v, &s); err != nil {
+	s, err := x402.CheckedString(v)
+	if err != nil {
 		f.fail("", key, "must be a string")
 	}
 	return s
