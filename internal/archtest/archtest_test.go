@@ -70,7 +70,10 @@ func TestImportRules(t *testing.T) {
 	}{
 		{"x402", isStdlib, "wire types import only the standard library"},
 		{"money", isStdlib, "money imports only the standard library"},
-		{"proxy", isStdlib, "the proxy knows nothing about payments"},
+		{"proxy", func(d string) bool { return isStdlib(d) || d == module+"/breaker" || d == module+"/backoff" },
+			"the proxy knows nothing about payments"},
+		{"breaker", isStdlib, "the circuit breaker imports only the standard library"},
+		{"backoff", isStdlib, "retry schedules import only the standard library"},
 		{"pricing", func(d string) bool { return isStdlib(d) || d == module+"/money" }, "pricing is pure"},
 		{"store", func(d string) bool { return isStdlib(d) }, "the store's interface has no driver"},
 		{"client", func(d string) bool {
