@@ -22,6 +22,7 @@ type ClaimStore interface {
 	ListChannels(ctx context.Context, f store.ChannelFilter) ([]store.Channel, error)
 	MarkChannelClaimed(ctx context.Context, id string, from, to *big.Int) error
 	SyncChannel(ctx context.Context, id string, s store.ChannelChainState) error
+	ReleaseExpiredCharges(ctx context.Context, now time.Time) (int, error)
 }
 
 // ClaimChain submits claims.
@@ -46,6 +47,7 @@ type Claimer struct {
 	MinValue *big.Int
 	MaxBatch int // default 50
 	Logger   *slog.Logger
+	Now      func() time.Time // in-flight expiry; default time.Now
 
 	round  sync.Mutex // one round at a time: the schedule and a withdrawal may both ask for one
 	cursor string     // the last channel a round picked without urgency: the next round goes on after it
@@ -85,7 +87,10 @@ func (c *Claimer) claimable(ctx context.Context) ([]candidate, error) {
 }
 
 func (c *Claimer) candidate(ch store.Channel) (candidate, bool) {
-	if ch.Charged.Cmp(ch.Claimed) <= 0 || ch.Charged.Cmp(ch.SignedMax) > 0 {
+	// Only final charges are claimed: a request still being served may yet fail, and what is
+	// claimed on chain cannot be given back.
+	final := ch.Final()
+	if final.Cmp(ch.Claimed) <= 0 || final.Cmp(ch.SignedMax) > 0 {
 		return candidate{}, false
 	}
 	cfg, err := channelConfig(ch)
@@ -95,10 +100,10 @@ func (c *Claimer) candidate(ch store.Channel) (candidate, bool) {
 	}
 	// The escrow refuses a claim above the channel's balance, and one refused row would sink
 	// the whole batch round after round: claim what the balance still covers.
-	target := ch.Charged
+	target := final
 	if ch.Balance != nil && target.Cmp(ch.Balance) > 0 {
 		if ch.Balance.Cmp(ch.Claimed) > 0 {
-			c.log().Error("channel charged beyond its balance; claiming what it holds", "channel", ch.ID, "charged", ch.Charged, "balance", ch.Balance)
+			c.log().Error("channel charged beyond its balance; claiming what it holds", "channel", ch.ID, "charged", final, "balance", ch.Balance)
 		}
 		target = ch.Balance
 	}
@@ -151,6 +156,17 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 	maxBatch := c.MaxBatch
 	if maxBatch <= 0 {
 		maxBatch = 50
+	}
+	// Charges left in flight by a process that died are given back first: their requests were
+	// never answered, and until then they keep that part of a channel from being claimed.
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	if n, err := c.Store.ReleaseExpiredCharges(ctx, now()); err != nil {
+		c.log().Warn("giving back expired in-flight charges failed", "err", err)
+	} else if n > 0 {
+		c.log().Warn("gave back charges whose requests were never answered", "count", n)
 	}
 	candidates, err := c.claimable(ctx)
 	if err != nil {

@@ -2,6 +2,8 @@ package channels
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +24,8 @@ type Store interface {
 	CreateChannel(ctx context.Context, c *store.Channel) error
 	GetChannel(ctx context.Context, id string) (*store.Channel, error)
 	ChargeChannel(ctx context.Context, c store.ChannelCharge) error
-	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
+	FinishChannelCharge(ctx context.Context, inFlightID string) error
+	ReleaseChannelCharge(ctx context.Context, inFlightID string) error
 	HoldChannelRefund(ctx context.Context, h store.ChannelRefundHold) error
 	ReleaseChannelRefund(ctx context.Context, id string, amount *big.Int) error
 	SyncChannel(ctx context.Context, id string, s store.ChannelChainState) error
@@ -46,7 +49,11 @@ type Method struct {
 	Chain    Chain
 	Refunds  *Refunds // nil refuses refund requests
 	Logger   *slog.Logger
-	Now      func() time.Time // refund hold times; default time.Now
+	Now      func() time.Time // refund hold and in-flight expiry times; default time.Now
+	// InFlightFor is how long a charge may stay in flight before it is given back as if its
+	// request failed: longer than any request can take to be served (upstream timeouts plus the
+	// charge timeout). Default DefaultInFlightFor.
+	InFlightFor time.Duration
 
 	views sync.Map // channel id → store.Channel: this process's last view, checked by every charge
 }
@@ -223,9 +230,11 @@ func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *s
 	// nothing was charged (the SQLite group commit is detached anyway; PostgreSQL is not).
 	ctx, cancel := storeContext(ctx)
 	defer cancel()
+	// In flight until the request is answered: a claim or refund meanwhile must not take it.
+	inFlight := &store.InFlightCharge{ID: newInFlightID(), Amount: price, Expires: m.now().Add(m.inFlightFor())}
 	err := m.Store.ChargeChannel(ctx, store.ChannelCharge{
 		ID: ch.ID, ExpectedCharged: base, ChainVersion: ch.ChainVersion,
-		Charged: max, SignedMax: max, Signature: common.Bytes2Hex(v.Payload.Voucher.Signature),
+		Charged: max, SignedMax: max, Signature: common.Bytes2Hex(v.Payload.Voucher.Signature), InFlight: inFlight,
 	})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
 		return nil, fmt.Errorf("%w: charge channel: %w", paywall.ErrUnavailable, err)
@@ -236,15 +245,16 @@ func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *s
 	after := *ch
 	after.Charged, after.SignedMax, after.Signature = max, max, common.Bytes2Hex(v.Payload.Voucher.Signature)
 	m.remember(&after)
-	return &charge{m: m, network: req.Network, channel: after, previous: base, price: price, payer: v.Payer}, nil
+	return &charge{m: m, network: req.Network, channel: after, inFlight: inFlight.ID, price: price, payer: v.Payer}, nil
 }
 
-// charge is a voucher charged in the store; Cancel takes it back.
+// charge is a voucher charged in the store, in flight until Complete makes it final or Cancel
+// gives it back.
 type charge struct {
 	m        *Method
 	network  string
 	channel  store.Channel
-	previous *big.Int
+	inFlight string
 	price    *big.Int
 	payer    common.Address
 	deposit  *depositResult
@@ -257,7 +267,17 @@ type depositResult struct {
 
 func (c *charge) Payer() string { return c.payer.Hex() }
 
-func (c *charge) Complete(context.Context) (*x402.SettlementResponse, error) {
+// Complete makes the charge final; the response is released only once that is durable. A charge
+// that expired meanwhile was given back, so the response must not be released.
+func (c *charge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
+	if err := c.m.Store.FinishChannelCharge(ctx, c.inFlight); err != nil {
+		c.m.forget(c.channel.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, x402.Failf(x402.ReasonUnexpectedSettleError,
+				"the request took longer than a charge may stay in flight; the charge was given back and nothing was charged")
+		}
+		return nil, fmt.Errorf("%w: finish channel charge: %w", paywall.ErrUnavailable, err)
+	}
 	state := snapshot(&c.channel).ChannelState(common.HexToHash(c.channel.ID))
 	var r batch.SettlementResponse
 	if c.deposit != nil {
@@ -269,12 +289,32 @@ func (c *charge) Complete(context.Context) (*x402.SettlementResponse, error) {
 	return &out, nil
 }
 
+// Cancel gives the charge back: its request was not served. One that expired is already back.
 func (c *charge) Cancel(ctx context.Context, reason string) {
 	c.m.forget(c.channel.ID)
-	err := c.m.Store.UnchargeChannel(ctx, c.channel.ID, c.channel.Charged, c.previous)
-	if err != nil {
-		c.m.log().Error("taking back a channel charge failed", "channel", c.channel.ID, "reason", reason, "err", err)
+	err := c.m.Store.ReleaseChannelCharge(ctx, c.inFlight)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// It stays in flight, so nobody claims it, and is given back when it expires.
+		c.m.log().Error("giving back a channel charge failed; it is given back when it expires", "channel", c.channel.ID,
+			"reason", reason, "err", err)
 	}
+}
+
+// DefaultInFlightFor is how long a charge may stay in flight by default.
+const DefaultInFlightFor = 10 * time.Minute
+
+func (m *Method) inFlightFor() time.Duration {
+	if m.InFlightFor <= 0 {
+		return DefaultInFlightFor
+	}
+	return m.InFlightFor
+}
+
+// newInFlightID names an in-flight charge: random, so that replicas never collide.
+func newInFlightID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // storeWriteTimeout bounds a store write detached from its request.

@@ -140,8 +140,11 @@ func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, 
 	m, ch := r.m, r.channel
 	id := common.HexToHash(ch.ID)
 	sep := m.Verifier.Separator()
+	// The claim riding along takes only final charges; the amount of a request still in flight
+	// stays in the channel (the refund never takes it: see available in authorizeRefund).
+	final := ch.Final()
 	claim := batch.VoucherClaim{Channel: r.payload.ChannelConfig, MaxClaimableAmount: ch.SignedMax,
-		Signature: common.FromHex(ch.Signature), TotalClaimed: ch.Charged}
+		Signature: common.FromHex(ch.Signature), TotalClaimed: final}
 	claimSig, err := evmsig.SignDigest(m.Refunds.Authorizer, batch.ClaimBatchOf(sep, []batch.VoucherClaim{claim}).Digest(sep))
 	if err != nil {
 		return nil, err
@@ -160,7 +163,7 @@ func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, 
 		return nil, x402.Fail(x402.ReasonBatchRefundTransactionFailed, "the refund transaction failed", err)
 	}
 	if m.Refunds.MarkClaimed != nil {
-		if err := m.Refunds.MarkClaimed(ctx, ch.ID, ch.Claimed, ch.Charged); err != nil && !errors.Is(err, store.ErrConflict) {
+		if err := m.Refunds.MarkClaimed(ctx, ch.ID, ch.Claimed, final); err != nil && !errors.Is(err, store.ErrConflict) {
 			m.log().Error("recording the claim of a refund failed", "channel", ch.ID, "tx", tx, "err", err)
 		}
 	}

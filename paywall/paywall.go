@@ -195,6 +195,12 @@ func (pw *Paywall) complete(ctx context.Context, w http.ResponseWriter, charge C
 		return settlement, true
 	}
 	pw.log.Warn("charging a verified payment failed; response withheld", "err", err, "payer", charge.Payer())
+	if settlement == nil && errors.Is(err, ErrUnavailable) {
+		w.Header().Set("Retry-After", "2")
+		writeJSONError(w, http.StatusServiceUnavailable, "payment_unavailable",
+			"the payment could not be recorded right now; nothing was charged, retry")
+		return nil, false
+	}
 	if settlement == nil {
 		reason, _ := x402.ReasonOf(err)
 		if reason == "" {

@@ -26,7 +26,11 @@ type Channel struct {
 
 	// Charged is the cumulative amount the gateway has charged; SignedMax and Signature are the
 	// payer's best voucher, which covers it. Claimed is what our claims have made final on chain.
+	// InFlight is the part of Charged whose requests are still being served (the sum of the
+	// channel's in-flight charges, read with the row): not final, so no claim or refund may take
+	// it. Charged - InFlight is what the provider has earned.
 	Charged   *big.Int
+	InFlight  *big.Int
 	SignedMax *big.Int
 	Signature string
 	Claimed   *big.Int
@@ -53,9 +57,21 @@ type Channel struct {
 	UpdatedAt time.Time
 }
 
+// Final is the part of the charged total whose requests were answered: Charged - InFlight.
+func (c *Channel) Final() *big.Int {
+	if c.InFlight == nil {
+		return new(big.Int).Set(c.Charged)
+	}
+	return new(big.Int).Sub(c.Charged, c.InFlight)
+}
+
 // ChannelCharge moves a channel's charged total from ExpectedCharged up to Charged (a charge
 // that does not increase it is ErrInvalid), recording the voucher that covers it, provided
 // nobody charged it and the watcher did not update it since the caller read it.
+//
+// With InFlight set, the increase is recorded in the same transaction as an in-flight charge:
+// the request it pays for is still being served. FinishChannelCharge makes it final once the
+// request is answered; ReleaseChannelCharge gives it back if the request fails.
 type ChannelCharge struct {
 	ID              string
 	ExpectedCharged *big.Int
@@ -63,6 +79,18 @@ type ChannelCharge struct {
 	Charged         *big.Int
 	SignedMax       *big.Int
 	Signature       string
+	InFlight        *InFlightCharge
+}
+
+// InFlightCharge is a charge whose request is still being served.
+type InFlightCharge struct {
+	// ID names it: unique, chosen by the caller (random), at most 64 characters.
+	ID string
+	// Amount is the part of the charge the request pays for (Charged - ExpectedCharged).
+	Amount *big.Int
+	// Expires is when the charge is given back if nobody finished or released it: its request
+	// can no longer be answered then (the process serving it died).
+	Expires time.Time
 }
 
 // ChannelRefundHold puts Amount of a channel's balance on hold for a cooperative refund, before
@@ -115,9 +143,17 @@ type ChannelStore interface {
 	// ChargeChannel applies a charge atomically; ErrConflict when the channel's charged total
 	// or chain version moved since the caller read them.
 	ChargeChannel(ctx context.Context, c ChannelCharge) error
-	// UnchargeChannel takes back a charge whose request was not served (the upstream failed):
-	// Charged goes from `from` back to `to` if it is still `from`. The voucher is kept.
-	UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error
+	// FinishChannelCharge makes an in-flight charge final: its request is answered. It returns
+	// ErrNotFound when the charge is no longer in flight (it expired and was given back), in
+	// which case the request must not be served.
+	FinishChannelCharge(ctx context.Context, inFlightID string) error
+	// ReleaseChannelCharge gives an in-flight charge back: its request was not served. Its amount
+	// leaves the channel's charged total (whatever was charged after it stays); the voucher is
+	// kept. ErrNotFound when it is no longer in flight.
+	ReleaseChannelCharge(ctx context.Context, inFlightID string) error
+	// ReleaseExpiredCharges gives back every in-flight charge whose expiry is not after now and
+	// reports how many it released.
+	ReleaseExpiredCharges(ctx context.Context, now time.Time) (int, error)
 	// HoldChannelRefund applies a refund hold atomically; ErrConflict when the channel's
 	// charged total or chain version moved since the caller read them, or funds are already held
 	// by a hold that has not lapsed.

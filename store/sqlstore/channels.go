@@ -19,19 +19,30 @@ const channelColumns = `id, network, payer, payer_authorizer, receiver, receiver
 	created_at, updated_at, refund_hold, refund_hold_until`
 
 type channelQueries struct {
-	create, get, charge, uncharge, hold, release, sync, markClaimed, state, list, listByID string
+	create, get, charge, hold, release, sync, markClaimed, state, list, listByID          string
+	inflightInsert, inflightDelete, inflightGet, inflightExpired, lockCharged, setCharged string
 }
 
 func buildChannelQueries(d *Dialect) channelQueries {
+	// Every read of a channel sums its in-flight charges in the same statement, so the charged
+	// total and the part of it still in flight are one consistent snapshot: a claim can never
+	// see a charge without also seeing that it is not final.
+	selectChannel := `SELECT ` + channelColumns + `, (SELECT ` + d.JoinAmounts("f.amount") +
+		` FROM inflight_charges f WHERE f.channel_id = channels.id) FROM channels`
 	return channelQueries{
+		inflightInsert:  d.bind(`INSERT INTO inflight_charges (id, channel_id, amount, expires_at, created_at) VALUES (?, ?, ?, ?, ?)`),
+		inflightDelete:  d.bind(`DELETE FROM inflight_charges WHERE id = ?`),
+		inflightGet:     d.bind(`SELECT channel_id, amount FROM inflight_charges WHERE id = ?` + d.ForUpdate),
+		inflightExpired: d.bind(`SELECT id FROM inflight_charges WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`),
+		lockCharged:     d.bind(`SELECT charged, claimed FROM channels WHERE id = ?` + d.ForUpdate),
+		setCharged:      d.bind(`UPDATE channels SET charged = ?, updated_at = ? WHERE id = ?`),
 		create: d.bind(`INSERT INTO channels (` + channelColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, '0', ?)
 ON CONFLICT (id) DO NOTHING RETURNING id`),
-		get: d.bind(`SELECT ` + channelColumns + ` FROM channels WHERE id = ?`),
+		get: d.bind(selectChannel + ` WHERE id = ?`),
 		// The compare-and-set that makes a voucher pay for one request only.
 		charge: d.bind(`UPDATE channels SET charged = ?, signed_max = ?, signature = ?, updated_at = ?
 WHERE id = ? AND charged = ? AND chain_version = ?`),
-		uncharge: d.bind(`UPDATE channels SET charged = ?, updated_at = ? WHERE id = ? AND charged = ?`),
 		hold: d.bind(`UPDATE channels SET refund_hold = ?, refund_hold_until = ?, refund_hold_nonce = refund_nonce,
 	chain_version = chain_version + 1, updated_at = ?
 WHERE id = ? AND charged = ? AND chain_version = ? AND (refund_hold = '0' OR refund_hold_until <= ?)`),
@@ -45,11 +56,11 @@ WHERE id = ? AND charged = ? AND chain_version = ? AND (refund_hold = '0' OR ref
 WHERE id = ? AND synced_block <= ?`),
 		markClaimed: d.bind(`UPDATE channels SET claimed = ?, updated_at = ? WHERE id = ? AND claimed = ?`),
 		state:       d.bind(`SELECT chain_version FROM channels WHERE id = ?`),
-		list: d.bind(`SELECT ` + channelColumns + ` FROM channels
+		list: d.bind(selectChannel + `
 WHERE (? = '' OR network = ?) AND (? = '' OR receiver = ?) AND (? = '' OR payer = ?)
 	AND (? = 0 OR charged <> claimed) AND ? = ''
 ORDER BY updated_at DESC, id LIMIT ?`),
-		listByID: d.bind(`SELECT ` + channelColumns + ` FROM channels
+		listByID: d.bind(selectChannel + `
 WHERE (? = '' OR network = ?) AND (? = '' OR receiver = ?) AND (? = '' OR payer = ?)
 	AND (? = 0 OR charged <> claimed) AND id > ?
 ORDER BY id LIMIT ?`),
@@ -156,22 +167,23 @@ func (s *Store) ChargeChannel(ctx context.Context, c store.ChannelCharge) error 
 	id := normalizeHex(c.ID)
 	args := []any{c.Charged.String(), c.SignedMax.String(), normalizeHex(c.Signature), s.dialect.TimeValue(s.timestamp()),
 		id, c.ExpectedCharged.String(), c.ChainVersion}
+	var inflight []any
+	if c.InFlight != nil {
+		var err error
+		if inflight, err = s.inflightArgs(c, id); err != nil {
+			return err
+		}
+	}
 	if s.charges != nil {
 		if s.closed.Load() {
 			return errClosed
 		}
-		return s.charges.submit(&chargeReq{args: args, id: id, what: "charge channel " + id})
+		return s.charges.submit(&chargeReq{op: opCharge, args: args, inflight: inflight, id: id, what: "charge channel " + id})
+	}
+	if inflight != nil {
+		return s.chargeInTx(ctx, id, args, inflight)
 	}
 	return s.compareAndSet(ctx, "charge channel "+id, id, s.cq.charge, args...)
-}
-
-// UnchargeChannel implements store.ChannelStore.
-func (s *Store) UnchargeChannel(ctx context.Context, id string, from, to *big.Int) error {
-	if err := checkAmounts(map[string]*big.Int{"from": from, "to": to}); err != nil {
-		return err
-	}
-	id = normalizeHex(id)
-	return s.compareAndSet(ctx, "uncharge channel "+id, id, s.cq.uncharge, to.String(), s.dialect.TimeValue(s.timestamp()), id, from.String())
 }
 
 // HoldChannelRefund implements store.ChannelStore.
@@ -297,7 +309,7 @@ func (s *Store) scanChannel(row rowScanner) (store.Channel, error) {
 		&c.WithdrawDelay, &c.Salt, amountDest{&c.Charged}, amountDest{&c.SignedMax}, &c.Signature, amountDest{&c.Claimed},
 		amountDest{&c.Balance}, amountDest{&c.TotalClaimed}, amountDest{&c.PendingWithdrawal}, &c.WithdrawRequestedAt,
 		amountDest{&c.RefundNonce}, &c.ChainVersion, &block, timeDest{&c.SyncedAt}, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt},
-		amountDest{&c.RefundHold}, timeDest{&c.RefundHoldUntil})
+		amountDest{&c.RefundHold}, timeDest{&c.RefundHoldUntil}, amountSum{&c.InFlight})
 	c.SyncedBlock = uint64(block)
 	if err == nil && c.RefundHold.Sign() > 0 && !c.RefundHoldUntil.After(s.timestamp()) {
 		c.RefundHold = new(big.Int)

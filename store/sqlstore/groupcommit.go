@@ -30,7 +30,7 @@ const pendingFlushes = 0
 // committer works on the next group while the disk works on the last.
 type chargeGroup struct {
 	s      *Store
-	stmt   *sql.Stmt // the charge statement, prepared once: parsing it costs more than running it
+	stmts  map[string]*sql.Stmt // prepared once each: parsing a statement costs more than running it
 	reqs   chan *chargeReq
 	stop   chan struct{}
 	done   chan struct{}
@@ -41,11 +41,21 @@ type chargeGroup struct {
 	stopped bool
 }
 
+// groupOp is what a queued request does.
+type groupOp int
+
+const (
+	opCharge groupOp = iota // the charge compare-and-set, then the in-flight row if any
+	opFinish                // delete an in-flight row: its charge is final
+)
+
 type chargeReq struct {
-	args []any // the charge statement's arguments
-	id   string
-	what string
-	err  chan error
+	op       groupOp
+	args     []any // the statement's arguments
+	inflight []any // opCharge: the in-flight row inserted once the charge applied; nil for none
+	id       string
+	what     string
+	err      chan error
 }
 
 // committedGroup is a group whose transaction has ended, with each charge's answer.
@@ -67,7 +77,8 @@ func (c committedGroup) answer(flushErr error) {
 }
 
 func newChargeGroup(s *Store, sync *GroupSync) *chargeGroup {
-	g := &chargeGroup{s: s, reqs: make(chan *chargeReq, maxGroup), stop: make(chan struct{}), done: make(chan struct{}), sync: sync}
+	g := &chargeGroup{s: s, stmts: map[string]*sql.Stmt{}, reqs: make(chan *chargeReq, maxGroup), stop: make(chan struct{}),
+		done: make(chan struct{}), sync: sync}
 	if sync == nil {
 		go func() {
 			defer close(g.done)
@@ -101,26 +112,30 @@ func (g *chargeGroup) submit(r *chargeReq) error {
 	return <-r.err
 }
 
-// statement returns the charge statement for tx: the prepared one when prepare (called before
-// the transaction began, since on SQLite the transaction holds the only writer connection)
+// statement returns query for tx: the prepared statement when prepare (called before the
+// transaction began, since on SQLite the transaction holds the only writer connection)
 // succeeded, else the plain query.
-func (g *chargeGroup) statement(ctx context.Context, tx *sql.Tx) interface {
+func (g *chargeGroup) statement(ctx context.Context, tx *sql.Tx, query string) interface {
 	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
 } {
-	if g.stmt == nil {
-		return unprepared{tx, g.s.cq.charge}
+	stmt := g.stmts[query]
+	if stmt == nil {
+		return unprepared{tx, query}
 	}
-	return tx.StmtContext(ctx, g.stmt)
+	return tx.StmtContext(ctx, stmt)
 }
 
-// prepare prepares the charge statement once. A failure is not fatal: the next group tries again
-// and this one runs the plain query, whose error (if the database is really gone) is reported.
+// prepare prepares the group's statements once. A failure is not fatal: the next group tries
+// again and this one runs the plain query, whose error (if the database is really gone) is
+// reported.
 func (g *chargeGroup) prepare(ctx context.Context) {
-	if g.stmt != nil {
-		return
-	}
-	if stmt, err := g.s.write.PrepareContext(ctx, g.s.cq.charge); err == nil {
-		g.stmt = stmt
+	for _, q := range []string{g.s.cq.charge, g.s.cq.inflightInsert, g.s.cq.inflightDelete} {
+		if g.stmts[q] != nil {
+			continue
+		}
+		if stmt, err := g.s.write.PrepareContext(ctx, q); err == nil {
+			g.stmts[q] = stmt
+		}
 	}
 }
 
@@ -140,8 +155,8 @@ func (g *chargeGroup) close() {
 	g.mu.Unlock()
 	close(g.stop)
 	<-g.done
-	if g.stmt != nil {
-		g.stmt.Close()
+	for _, stmt := range g.stmts {
+		stmt.Close()
 	}
 }
 
@@ -229,9 +244,10 @@ func (g *chargeGroup) drain() {
 	}
 }
 
-// commit runs the group's compare-and-sets in one transaction. A charge whose row did not change
-// is told why (unknown channel or moved state); the others are committed together. A group that
-// failed as a whole tells every charge the error.
+// commit runs the group's requests in one transaction. A charge whose row did not change is told
+// why (unknown channel or moved state), a finish whose in-flight charge is gone is told
+// ErrNotFound; the others are committed together. A group that failed as a whole tells every
+// request the error.
 func (g *chargeGroup) commit(group []*chargeReq) committedGroup {
 	s := g.s
 	// Detached from every caller: the group commits or fails as a whole.
@@ -240,9 +256,12 @@ func (g *chargeGroup) commit(group []*chargeReq) committedGroup {
 	g.prepare(ctx)
 	err := s.withRetry(ctx, func() error {
 		return g.inTx(ctx, func(tx *sql.Tx) error {
-			charge := g.statement(ctx, tx)
 			for i, r := range group {
-				res, err := charge.ExecContext(ctx, r.args...)
+				query := s.cq.charge
+				if r.op == opFinish {
+					query = s.cq.inflightDelete
+				}
+				res, err := g.statement(ctx, tx, query).ExecContext(ctx, r.args...)
 				if err != nil {
 					return err
 				}
@@ -251,7 +270,18 @@ func (g *chargeGroup) commit(group []*chargeReq) committedGroup {
 					return err
 				}
 				results[i] = nil
+				if r.op == opFinish {
+					if n != 1 {
+						results[i] = fmt.Errorf("%s: %w", r.what, store.ErrNotFound)
+					}
+					continue
+				}
 				if n == 1 {
+					if r.inflight != nil {
+						if _, err := g.statement(ctx, tx, s.cq.inflightInsert).ExecContext(ctx, r.inflight...); err != nil {
+							return err
+						}
+					}
 					continue
 				}
 				var version int64

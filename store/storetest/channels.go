@@ -113,20 +113,6 @@ func testChannelCharge(t *testing.T, h *harness) {
 	if again := mustGetChannel(t, s, c.ID); again.Balance.Int64() != 10_000 || again.ChainVersion != 2 {
 		t.Fatalf("stale sync applied: %+v", again)
 	}
-	// Uncharge takes back exactly one charge, once.
-	if err := s.ChargeChannel(ctx, charge(c, 1000)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.UnchargeChannel(ctx, c.ID, big.NewInt(2000), big.NewInt(1000)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.UnchargeChannel(ctx, c.ID, big.NewInt(2000), big.NewInt(1000)); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("second uncharge: %v", err)
-	}
-	c = mustGetChannel(t, s, c.ID)
-	if c.Charged.Int64() != 1000 || c.SignedMax.Int64() != 2000 {
-		t.Fatalf("uncharge must keep the voucher: %+v", c)
-	}
 	// A charged total never goes down, nor is it charged again at the same amount.
 	for _, to := range []int64{1000, 500} {
 		c = mustGetChannel(t, s, c.ID)

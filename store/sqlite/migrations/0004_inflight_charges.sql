@@ -1,0 +1,15 @@
+-- Channel charges whose request is still being served. They count in channels.charged, so the
+-- next voucher builds on them, but they are not final: no claim or refund may take them. A row
+-- is deleted when its request is answered (the charge is final) or given back (its amount leaves
+-- charged). A row past expires_at (Unix microseconds) belongs to a request that can no longer be
+-- answered, its process having died: it is given back.
+CREATE TABLE inflight_charges (
+	id         TEXT    PRIMARY KEY,
+	channel_id TEXT    NOT NULL REFERENCES channels (id),
+	amount     TEXT    NOT NULL,
+	expires_at INTEGER NOT NULL,
+	created_at INTEGER NOT NULL
+);
+
+CREATE INDEX inflight_charges_channel ON inflight_charges (channel_id);
+CREATE INDEX inflight_charges_expires ON inflight_charges (expires_at);
