@@ -3,10 +3,13 @@ package channels
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +34,12 @@ type ClaimChain interface {
 	ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error)
 }
 
+// ClaimLeases lets one replica at a time run claim rounds (store.LeaseStore).
+type ClaimLeases interface {
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
 // Claimer turns charged vouchers into the receiver's tokens: one transaction claims every
 // channel with unclaimed charges (up to MaxBatch; the rest in later rounds, withdrawing payers
 // first, the others in turn) and sweeps them to the receiver.
@@ -48,8 +57,19 @@ type Claimer struct {
 	MaxBatch int // default 50
 	Logger   *slog.Logger
 	Now      func() time.Time // in-flight expiry; default time.Now
+	// Leases, when set, make a round run only on the replica holding the claim lease: replicas
+	// sharing a database would otherwise claim the same vouchers in rival transactions.
+	Leases ClaimLeases
+	// Holder names this replica to Leases; default a random name.
+	Holder string
+	// RoundTimeout bounds a round, its claim transaction included (default 5 min): a
+	// transaction that is not mined by then is left to the next round, which claims again
+	// (claiming what is already claimed changes nothing on chain), so a stuck transaction never
+	// holds up later rounds.
+	RoundTimeout time.Duration
 
-	round  sync.Mutex // one round at a time: the schedule and a withdrawal may both ask for one
+	holderOnce sync.Once
+	round      sync.Mutex // one round at a time: the schedule and a withdrawal may both ask for one
 	cursor string     // the last channel a round picked without urgency: the next round goes on after it
 }
 
@@ -146,13 +166,52 @@ type ClaimResult struct {
 	Tx       common.Hash
 	Channels int
 	Amount   *big.Int
+	Skipped  bool // another replica holds the claim lease
+}
+
+// DefaultClaimRoundTimeout bounds a claim round by default.
+const DefaultClaimRoundTimeout = 5 * time.Minute
+
+func (c *Claimer) holder() string {
+	c.holderOnce.Do(func() {
+		if c.Holder == "" {
+			var b [8]byte
+			_, _ = rand.Read(b[:])
+			c.Holder = "claimer-" + hex.EncodeToString(b[:])
+		}
+	})
+	return c.Holder
 }
 
 // RunOnce claims what is unclaimed. It returns a zero result when there is nothing (or too
-// little) to claim.
+// little) to claim, or when another replica holds the claim lease (Skipped).
 func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 	c.round.Lock()
 	defer c.round.Unlock()
+	timeout := c.RoundTimeout
+	if timeout <= 0 {
+		timeout = DefaultClaimRoundTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if c.Leases != nil {
+		name, holder := "channel-claims/"+c.Network+"/"+strings.ToLower(c.Receiver.Hex()), c.holder()
+		// The lease outlives the round's deadline a little, so no other replica starts while
+		// this one is still recording its claim.
+		ok, err := c.Leases.AcquireLease(ctx, name, holder, timeout+time.Minute)
+		if err != nil {
+			return ClaimResult{}, fmt.Errorf("claim lease: %w", err)
+		}
+		if !ok {
+			c.log().Debug("another replica is claiming; skipping this round")
+			return ClaimResult{Amount: new(big.Int), Skipped: true}, nil
+		}
+		defer func() {
+			if err := c.Leases.ReleaseLease(context.WithoutCancel(ctx), name, holder); err != nil {
+				c.log().Warn("releasing the claim lease failed; it lapses on its own", "err", err)
+			}
+		}()
+	}
 	maxBatch := c.MaxBatch
 	if maxBatch <= 0 {
 		maxBatch = 50

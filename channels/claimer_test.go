@@ -151,7 +151,7 @@ func TestClaimerCapsAClaimAtTheBalance(t *testing.T) {
 // claimFixture makes channels for claimer tests.
 type claimFixture struct {
 	t        *testing.T
-	st       *sqlite.Store
+	st       store.Store
 	receiver common.Address
 	payer    common.Address
 }

@@ -177,6 +177,7 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 	g.claimer = &channels.Claimer{
 		Store: g.store, Chain: g.chain, Network: cfg.Network, Token: offer.Asset, Receiver: offer.PayTo,
 		Authorizer: g.settlerKey, Verifier: verifier, MinValue: claimMin, Logger: g.log.With("component", "claimer"),
+		Leases: g.store,
 	}
 	g.watcher = &channels.Watcher{
 		Store: g.store, Chain: watchChain{g.chain}, Network: cfg.Network, Logger: g.log.With("component", "watcher"),

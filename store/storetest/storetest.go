@@ -59,6 +59,7 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 		{"InFlightCharges", testInFlightCharges},
 		{"InFlightChargesExpire", testInFlightChargesExpire},
 		{"ConcurrentInFlightCharges", testConcurrentInFlightCharges},
+		{"Leases", testLeases},
 		{"ChannelRefundHold", testChannelRefundHold},
 		{"ConcurrentChannelCharges", testConcurrentChannelCharges},
 		{"ChannelClaimsAndList", testChannelClaimsAndList},

@@ -13,3 +13,12 @@ CREATE TABLE inflight_charges (
 
 CREATE INDEX inflight_charges_channel ON inflight_charges (channel_id);
 CREATE INDEX inflight_charges_expires ON inflight_charges (expires_at);
+
+-- A lease lets one replica at a time run a job (claim rounds): holder has it until until_at, and
+-- anyone may take it once that has passed, so a replica that died holding it blocks the job only
+-- until then.
+CREATE TABLE leases (
+	name     TEXT        PRIMARY KEY,
+	holder   TEXT        NOT NULL,
+	until_at TIMESTAMPTZ NOT NULL
+);
