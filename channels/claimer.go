@@ -70,7 +70,7 @@ type Claimer struct {
 
 	holderOnce sync.Once
 	round      sync.Mutex // one round at a time: the schedule and a withdrawal may both ask for one
-	cursor string     // the last channel a round picked without urgency: the next round goes on after it
+	cursor     string     // the last channel a round picked without urgency: the next round goes on after it
 }
 
 // candidate is a channel with something to claim, and its claim row.
