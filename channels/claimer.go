@@ -15,6 +15,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/internal/failpoint"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/store"
@@ -253,6 +254,7 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 	if err != nil {
 		return ClaimResult{}, fmt.Errorf("claim %d channels: %w", len(claims), err)
 	}
+	failpoint.Hit(failpoint.ClaimSent)
 	for i, ch := range picked {
 		if err := c.Store.MarkChannelClaimed(ctx, ch.ID, ch.Claimed, claims[i].TotalClaimed); err != nil && !errors.Is(err, store.ErrConflict) {
 			c.log().Error("recording a claim failed", "channel", ch.ID, "tx", tx, "err", err)

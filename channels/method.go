@@ -13,6 +13,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/internal/failpoint"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/store"
@@ -242,6 +243,7 @@ func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *s
 	if err != nil {
 		return nil, err
 	}
+	failpoint.Hit(failpoint.ChannelCharged)
 	after := *ch
 	after.Charged, after.SignedMax, after.Signature = max, max, common.Bytes2Hex(v.Payload.Voucher.Signature)
 	m.remember(&after)
@@ -278,6 +280,7 @@ func (c *charge) Complete(ctx context.Context) (*x402.SettlementResponse, error)
 		}
 		return nil, fmt.Errorf("%w: finish channel charge: %w", paywall.ErrUnavailable, err)
 	}
+	failpoint.Hit(failpoint.ChannelFinished)
 	state := snapshot(&c.channel).ChannelState(common.HexToHash(c.channel.ID))
 	var r batch.SettlementResponse
 	if c.deposit != nil {

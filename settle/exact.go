@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/internal/failpoint"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/store"
@@ -72,6 +73,7 @@ func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *
 	case err != nil:
 		return nil, fmt.Errorf("%w: reserve payment: %w", paywall.ErrUnavailable, err)
 	}
+	failpoint.Hit(failpoint.ExactReserved)
 	return &exactCharge{e: e, id: id, v: v, network: req.Network}, nil
 }
 
@@ -106,8 +108,13 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		return nil, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
 	}
 	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, func(h common.Hash) error {
-		return c.e.Ledger.MarkSubmitted(ctx, c.id, h.Hex())
+		if err := c.e.Ledger.MarkSubmitted(ctx, c.id, h.Hex()); err != nil {
+			return err
+		}
+		failpoint.Hit(failpoint.ExactWriteAhead)
+		return nil
 	})
+	failpoint.Hit(failpoint.ExactBroadcast)
 	if err != nil && !errors.Is(err, evm.ErrBroadcastUnknown) {
 		reason := c.diagnose(ctx, err)
 		c.fail(ctx, reason)
@@ -123,6 +130,7 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		// response is withheld because payment is not yet certain.
 		return nil, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+hash.Hex()+" is not mined yet", err)
 	}
+	failpoint.Hit(failpoint.ExactMined)
 	if err := c.e.Ledger.MarkSettled(ctx, c.id, receipt.TxHash.Hex()); err != nil {
 		// The money moved; serve the payer. The reconciler records it once the store is back.
 		c.e.log().Error("recording a settled payment failed", "payment", c.id, "tx", receipt.TxHash, "err", err)

@@ -41,6 +41,9 @@ type Gateway struct {
 	settlerKey *ecdsa.PrivateKey
 	claimer    *channels.Claimer // nil unless channels are enabled
 	watcher    *channels.Watcher // nil unless channels are enabled
+	channels   *channels.Method  // nil unless channels are enabled
+	// reconcileEvery is how often unfinished payments are reconciled (default 30 s).
+	reconcileEvery time.Duration
 }
 
 // NewGateway opens the store, dials the chain (checking its id) and builds the handler chain.
@@ -123,6 +126,7 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
+		g.channels = channelMethod
 		// Channels first: a client that can use them pays without a transaction per request;
 		// one that cannot falls through to exact.
 		methods = []paywall.Method{channelMethod, method}
@@ -244,7 +248,11 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	var jobs sync.WaitGroup
 	defer jobs.Wait()
 	defer stopRec() // runs first: stop the jobs, then wait for them
-	jobs.Go(func() { g.reconciler.Run(recCtx, 30*time.Second) })
+	reconcileEvery := g.reconcileEvery
+	if reconcileEvery <= 0 {
+		reconcileEvery = 30 * time.Second
+	}
+	jobs.Go(func() { g.reconciler.Run(recCtx, reconcileEvery) })
 	if g.claimer != nil {
 		jobs.Go(func() { g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval) })
 	}

@@ -1,0 +1,171 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/payper/payper/config"
+	"github.com/payper/payper/internal/failpoint"
+)
+
+// Environment of a gateway child process (the test binary re-run by startGatewayProcess).
+const (
+	envGatewayChild = "PAYPER_APP_GATEWAY_CHILD" // path of the gateway's configuration, as JSON
+	envInFlightFor  = "PAYPER_APP_IN_FLIGHT_FOR" // how long a channel charge may stay in flight
+)
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(envGatewayChild); path != "" {
+		os.Exit(gatewayChild(path))
+	}
+	os.Exit(m.Run())
+}
+
+// gatewayChild runs a gateway from the configuration at path, reconciling unfinished payments
+// at once and every 200 ms, and prints "listening ADDR" once it serves.
+func gatewayChild(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var cfg config.Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	gw, err := NewGateway(ctx, &cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		return 1
+	}
+	defer gw.Close()
+	// A test restart stands for a restart long after the crash: nothing is too young to recover.
+	gw.reconciler.MinAge = time.Nanosecond
+	gw.reconcileEvery = 200 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv(envInFlightFor)); err == nil && gw.channels != nil {
+		gw.channels.InFlightFor = d
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("listening " + ln.Addr().String())
+	if err := gw.Serve(ctx, ln); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	return 0
+}
+
+// gatewayProcess is a gateway running in a child process.
+type gatewayProcess struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	url     string
+	reached chan string // failpoints the child reached
+	exited  chan struct{}
+}
+
+// writeConfig stores cfg where a gateway child reads it.
+func writeConfig(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gateway.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// startGatewayProcess starts a gateway child on the configuration at cfgPath, armed to stop at
+// step when step is not empty, and waits until it serves.
+func startGatewayProcess(t *testing.T, cfgPath, step string, env ...string) *gatewayProcess {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envGatewayChild+"="+cfgPath, failpoint.Env+"="+step)
+	cmd.Env = append(cmd.Env, env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &gatewayProcess{t: t, cmd: cmd, reached: make(chan string, 4), exited: make(chan struct{})}
+	t.Cleanup(p.kill)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if step, ok := strings.CutPrefix(sc.Text(), failpoint.Reached); ok {
+				p.reached <- step
+				continue
+			}
+			t.Logf("gateway: %s", sc.Text())
+		}
+	}()
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if addr, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				listening <- addr
+			}
+		}
+		cmd.Wait()
+		close(p.exited)
+	}()
+	select {
+	case addr := <-listening:
+		p.url = "http://" + addr
+	case <-p.exited:
+		t.Fatal("the gateway process exited before it served")
+	case <-time.After(60 * time.Second):
+		t.Fatal("the gateway process did not start")
+	}
+	return p
+}
+
+// waitStep waits until the child stops at step.
+func (p *gatewayProcess) waitStep(step string) {
+	p.t.Helper()
+	select {
+	case got := <-p.reached:
+		if got != step {
+			p.t.Fatalf("stopped at %s, want %s", got, step)
+		}
+	case <-p.exited:
+		p.t.Fatalf("the gateway exited before reaching %s", step)
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("the gateway never reached %s", step)
+	}
+}
+
+// kill ends the child with SIGKILL, as a crash would, and waits for it.
+func (p *gatewayProcess) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
