@@ -96,6 +96,7 @@ func (c *Claimer) claimable(ctx context.Context) ([]candidate, error) {
 			return nil, err
 		}
 		for _, ch := range page {
+			c.recordLanded(ctx, &ch)
 			if cand, ok := c.candidate(ch); ok {
 				out = append(out, cand)
 			}
@@ -105,6 +106,30 @@ func (c *Claimer) claimable(ctx context.Context) ([]candidate, error) {
 		}
 		after = page[len(page)-1].ID
 	}
+}
+
+// recordLanded records a claim the chain shows but the store does not: a round that ended (a
+// crash, a deadline) after its transaction was sent and before it recorded the claim. Only
+// what is final is recorded; the chain cannot hold more, since claims take only final charges.
+func (c *Claimer) recordLanded(ctx context.Context, ch *store.Channel) {
+	if ch.TotalClaimed == nil || ch.TotalClaimed.Cmp(ch.Claimed) <= 0 {
+		return
+	}
+	to := ch.TotalClaimed
+	if final := ch.Final(); to.Cmp(final) > 0 {
+		c.log().Error("the escrow shows more claimed than this gateway charged for answered requests", "channel", ch.ID,
+			"on_chain", ch.TotalClaimed, "final", final)
+		to = final
+	}
+	if to.Cmp(ch.Claimed) <= 0 {
+		return
+	}
+	if err := c.Store.MarkChannelClaimed(ctx, ch.ID, ch.Claimed, to); err != nil {
+		c.log().Warn("recording a claim found on chain failed", "channel", ch.ID, "err", err)
+		return
+	}
+	c.log().Info("recorded a claim found on chain", "channel", ch.ID, "claimed", to)
+	ch.Claimed = new(big.Int).Set(to)
 }
 
 func (c *Claimer) candidate(ch store.Channel) (candidate, bool) {
@@ -173,6 +198,48 @@ type ClaimResult struct {
 // DefaultClaimRoundTimeout bounds a claim round by default.
 const DefaultClaimRoundTimeout = 5 * time.Minute
 
+// claimLeaseFor is how long the claim lease lasts unless renewed: a replica that dies in a
+// round holds the other replicas' rounds up this long at most.
+const claimLeaseFor = 30 * time.Second
+
+// holdLease takes the claim lease for a round and keeps renewing it until release is called,
+// which gives it up. A nil release means another replica holds it.
+func (c *Claimer) holdLease(ctx context.Context) (release func(), err error) {
+	name, holder := "channel-claims/"+c.Network+"/"+strings.ToLower(c.Receiver.Hex()), c.holder()
+	ok, err := c.Leases.AcquireLease(ctx, name, holder, claimLeaseFor)
+	if err != nil {
+		return nil, fmt.Errorf("claim lease: %w", err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(claimLeaseFor / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				// A renewal that fails leaves the round running: a rival round would only claim
+				// again what this one claims, which changes nothing on chain.
+				if ok, err := c.Leases.AcquireLease(context.WithoutCancel(ctx), name, holder, claimLeaseFor); err != nil || !ok {
+					c.log().Warn("renewing the claim lease failed", "held", ok, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-stopped
+		if err := c.Leases.ReleaseLease(context.WithoutCancel(ctx), name, holder); err != nil {
+			c.log().Warn("releasing the claim lease failed; it lapses on its own", "err", err)
+		}
+	}, nil
+}
+
 func (c *Claimer) holder() string {
 	c.holderOnce.Do(func() {
 		if c.Holder == "" {
@@ -196,22 +263,15 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if c.Leases != nil {
-		name, holder := "channel-claims/"+c.Network+"/"+strings.ToLower(c.Receiver.Hex()), c.holder()
-		// The lease outlives the round's deadline a little, so no other replica starts while
-		// this one is still recording its claim.
-		ok, err := c.Leases.AcquireLease(ctx, name, holder, timeout+time.Minute)
+		release, err := c.holdLease(ctx)
 		if err != nil {
-			return ClaimResult{}, fmt.Errorf("claim lease: %w", err)
+			return ClaimResult{}, err
 		}
-		if !ok {
+		if release == nil {
 			c.log().Debug("another replica is claiming; skipping this round")
 			return ClaimResult{Amount: new(big.Int), Skipped: true}, nil
 		}
-		defer func() {
-			if err := c.Leases.ReleaseLease(context.WithoutCancel(ctx), name, holder); err != nil {
-				c.log().Warn("releasing the claim lease failed; it lapses on its own", "err", err)
-			}
-		}()
+		defer release()
 	}
 	maxBatch := c.MaxBatch
 	if maxBatch <= 0 {
