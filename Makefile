@@ -1,7 +1,7 @@
 # Payper build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test test-go deps contracts fuzz vet fmt-check build bench
+.PHONY: test test-faults test-go deps contracts fuzz vet fmt-check build bench
 
 # Every test: installs the npm packages the tests need, starts a throwaway PostgreSQL cluster on
 # loopback for the PostgreSQL suites, runs all Go tests (interop with the official x402 npm
@@ -15,6 +15,14 @@ RACE_RE := /payper/($(subst $(eval) ,|,$(strip $(RACE_DIRS))))(/|$$)
 test: deps vet fmt-check
 	scripts/pgtest.sh sh -c '$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -Ev "$(RACE_RE)") && \
 		$(GO) test -count=1 -race -timeout 20m $(RACE_PKGS)'
+
+# The fault suites at full size: gateways killed (SIGKILL) at every settlement step and
+# restarted, two replicas on one PostgreSQL racing 1,000 replays of exact payments and 1,000
+# vouchers while claims run, the database and the chain RPC taken away. `make test` runs the same
+# tests at a tenth of the size.
+FAULT_TESTS := Kill|Replica|Gone|Fault|Race
+test-faults: deps
+	scripts/pgtest.sh sh -c 'PAYPER_FAULT_SCALE=10 $(GO) test -count=1 -timeout 30m -run "$(FAULT_TESTS)" ./internal/app/ ./channels/ ./store/... ./chain/...'
 
 # npm packages pinned by the lock files: solc for the contracts, the x402 reference SDK for interop.
 deps:
