@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -42,8 +43,8 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// startGatewayHooked is startGatewayFull for a gateway built with test hooks.
-func (e *env) startGatewayHooked(edit func(*config.Config), h hooks) (*Gateway, string) {
+// startGatewayHooked is startGatewayFull for a gateway built with test hooks and a logger.
+func (e *env) startGatewayHooked(edit func(*config.Config), h hooks, log *slog.Logger) (*Gateway, string) {
 	e.t.Helper()
 	cfg, err := devConfig(DevOptions{DataDir: e.t.TempDir(), Listen: "127.0.0.1:0"}, e.dev.Info.RPCURL, "http://unused.invalid")
 	if err != nil {
@@ -51,7 +52,7 @@ func (e *env) startGatewayHooked(edit func(*config.Config), h hooks) (*Gateway, 
 	}
 	edit(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
-	gw, err := newGateway(ctx, cfg, nil, h)
+	gw, err := newGateway(ctx, cfg, log, h)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -133,4 +134,30 @@ func chargedOn(t *testing.T, gw *Gateway, payer common.Address) *big.Int {
 		t.Fatalf("channels of %s: %v %v", payer.Hex(), chs, err)
 	}
 	return chs[0].Charged
+}
+
+// logBuffer collects a gateway's JSON log lines for a test to read.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// messages returns the msg of every line whose key has value.
+func (b *logBuffer) messages(key, value string) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(b.buf.String(), "\n") {
+		var entry map[string]any
+		if json.Unmarshal([]byte(line), &entry) == nil && entry[key] == value {
+			out = append(out, entry["msg"].(string))
+		}
+	}
+	return out
 }

@@ -24,7 +24,7 @@ func TestExpiringAuthorizationIsNeverBroadcast(t *testing.T) {
 	gw, url := e.startGatewayHooked(func(c *config.Config) {
 		c.Upstream = up.server.URL
 		c.UpstreamBreaker.Enabled = false
-	}, hooks{now: clock.Now})
+	}, hooks{now: clock.Now}, nil)
 	url += "/v1/quote"
 	settler := common.HexToAddress(e.dev.Info.Settler)
 	payer := account(6)
