@@ -122,14 +122,15 @@ func TestTimeoutsAnswer504(t *testing.T) {
 func TestStreamOutlivesIdleBound(t *testing.T) {
 	up := faultupstream.Start(t)
 	b := newOutcomes()
-	gw := gateway(t, up.URL, Options{Timeouts: Timeouts{Header: bound, Idle: bound}, Breaker: b})
-	const chunks = 8 // 8 × bound/3 runs well past the idle bound in total
-	every := bound / 3
-	resp, body, took, err := timed(t, gw.URL+"/slow?chunks=8&every="+every.String())
+	const idle = 2 * bound // wide, so a loaded machine's pauses stay inside it
+	gw := gateway(t, up.URL, Options{Timeouts: Timeouts{Header: idle, Idle: idle}, Breaker: b})
+	const chunks = 10 // 10 × idle/6 runs well past the idle bound in total
+	every := idle / 6
+	resp, body, took, err := timed(t, gw.URL+"/slow?chunks=10&every="+every.String())
 	if err != nil || resp.StatusCode != 200 || len(body) != chunks*faultupstream.ChunkSize {
 		t.Fatalf("slow stream: %v, %d bytes", err, len(body))
 	}
-	if took < bound {
+	if took < idle {
 		t.Fatalf("the stream took %s, not longer than the idle bound: the test proves nothing", took)
 	}
 	if !b.next(t) {
@@ -190,11 +191,12 @@ func TestUploadProgressKeepsHeaderBound(t *testing.T) {
 		w.Write([]byte(itoa(n)))
 	}))
 	defer up.Close()
-	gw := gateway(t, up.URL, Options{Timeouts: Timeouts{Header: bound}})
+	const header = 2 * bound // wide, so a loaded machine's pauses stay inside it
+	gw := gateway(t, up.URL, Options{Timeouts: Timeouts{Header: header}})
 	pr, pw := io.Pipe()
 	go func() {
 		for range 6 {
-			time.Sleep(bound / 3) // the pace of a slow client; it is the input, not synchronisation
+			time.Sleep(header / 5) // the pace of a slow client; it is the input, not synchronisation
 			if _, err := pw.Write([]byte(strings.Repeat("x", 1000))); err != nil {
 				return
 			}
@@ -207,7 +209,7 @@ func TestUploadProgressKeepsHeaderBound(t *testing.T) {
 	if resp.StatusCode != 200 || string(body) != "6000" {
 		t.Fatalf("slow upload: %d %q", resp.StatusCode, body)
 	}
-	if took := time.Since(start); took < bound {
+	if took := time.Since(start); took < header {
 		t.Fatalf("upload took %s, not longer than the bound: the test proves nothing", took)
 	}
 }

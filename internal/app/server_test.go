@@ -129,3 +129,50 @@ func TestIdleConnectionClosedAfterIdleTimeout(t *testing.T) {
 		t.Fatalf("closed after %s, before the %s idle timeout", waited, idle)
 	}
 }
+
+// TestSlowLorisBodyGets408: a request body dribbled in below server.minBodyRate is cut with 408
+// once the grace period is over, and the upstream is not blamed for it: the breaker stays
+// closed however many such clients come.
+func TestSlowLorisBodyGets408(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := startEnv(t, up.server.URL)
+	const grace = 300 * time.Millisecond
+	gw, url := e.startGatewayFull(func(c *config.Config) {
+		c.Upstream = up.server.URL
+		c.Server.BodyReadTimeout = grace
+		c.Server.MinBodyRate = 1000
+		c.UpstreamBreaker.Failures = 1
+	})
+	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "POST /v1/echo-free HTTP/1.1\r\nHost: gateway\r\nContent-Length: 100000\r\n\r\n")
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // one byte every 50 ms: each gap is short, the pace far below the floor
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+				if _, err := c.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(20 * grace)) // liveness guard
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil || resp.StatusCode != http.StatusRequestTimeout {
+		t.Fatalf("slow-loris body: %v %v, want 408", resp, err)
+	}
+	if took := time.Since(start); took < grace {
+		t.Fatalf("cut after %s, before the %s grace", took, grace)
+	}
+	if s := gw.breaker.State(); s.String() != "closed" {
+		t.Fatalf("a slow client opened the upstream breaker (%s)", s)
+	}
+}

@@ -43,6 +43,13 @@ func (d Deadlines) Wrap(next http.Handler) http.Handler {
 			w = gw
 		}
 		if d.BodyIdle > 0 && r.Body != nil && r.Body != http.NoBody {
+			// Until the handler reads the body this bounds net/http's own reading of it: the
+			// rest it discards before answering a handler that left the body unread (a 402).
+			// Each read of the handler's sets a deadline of its own.
+			_ = rc.SetReadDeadline(time.Now().Add(d.BodyIdle))
+			// A copy of the request carries the guarded body, so that net/http still sees its
+			// own body and judges it as usual (how much is left, whether to discard it).
+			r = r.WithContext(r.Context())
 			r.Body = &guardedBody{ReadCloser: r.Body, rc: rc, idle: d.BodyIdle, rate: d.MinBodyRate}
 		}
 		next.ServeHTTP(w, r)
