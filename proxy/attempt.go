@@ -12,6 +12,8 @@ import (
 // the response hook and the error handler, and read once the request is over.
 type attempt struct {
 	timeouts Timeouts
+	report   func(ok bool) // tells the breaker; only the first call counts
+	reported sync.Once
 
 	mu         sync.Mutex
 	timeout    *TimeoutError // the bound that was crossed, if any
@@ -21,6 +23,15 @@ type attempt struct {
 }
 
 type attemptKey struct{}
+
+// tell reports the outcome to the breaker, once.
+func (a *attempt) tell(ok bool) {
+	a.reported.Do(func() {
+		if a.report != nil {
+			a.report(ok)
+		}
+	})
+}
 
 func attemptFrom(ctx context.Context) *attempt {
 	a, _ := ctx.Value(attemptKey{}).(*attempt)

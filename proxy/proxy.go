@@ -93,6 +93,11 @@ func New(upstream *url.URL, opts Options) (*Proxy, error) {
 		ModifyResponse: func(resp *http.Response) error {
 			if a := attemptFrom(resp.Request.Context()); a != nil {
 				a.responded(resp.StatusCode)
+				if resp.StatusCode == http.StatusSwitchingProtocols {
+					// An upgraded connection (a WebSocket) may live for hours; the upstream
+					// answered, and a half-open breaker must not wait that long for its probe.
+					a.tell(true)
+				}
 			}
 			return nil
 		},
@@ -107,23 +112,21 @@ func New(upstream *url.URL, opts Options) (*Proxy, error) {
 
 // ServeHTTP forwards r to the upstream.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	done := func(bool) {}
+	a := &attempt{timeouts: p.timeouts}
 	if p.breaker != nil {
-		allowed, err := p.breaker.Allow()
+		done, err := p.breaker.Allow()
 		if err != nil {
 			p.refuse(w, r, err)
 			return
 		}
-		done = allowed
+		a.report = done
 	}
 	// Let a streaming request body keep flowing while the response streams
 	// back. HTTP/2 connections are always full duplex, hence the ignored error.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	timeouts := p.timeouts
 	if t, ok := r.Context().Value(timeoutsKey{}).(Timeouts); ok {
-		timeouts = t
+		a.timeouts = t
 	}
-	a := &attempt{timeouts: timeouts}
 	r = r.WithContext(context.WithValue(r.Context(), attemptKey{}, a))
 	// Deferred so that it also runs when the reverse proxy aborts a response mid-body (it
 	// panics with http.ErrAbortHandler, which net/http turns into a dropped connection).
@@ -134,7 +137,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.log.WarnContext(r.Context(), "upstream response cut: "+o.timeout.Error(),
 				"method", r.Method, "path", r.URL.Path, "status", o.status)
 		}
-		done(!failed)
+		a.tell(!failed)
 	}()
 	p.rp.ServeHTTP(w, r)
 }

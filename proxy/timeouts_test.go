@@ -302,3 +302,42 @@ func TestTimeoutErrorIsATimeout(t *testing.T) {
 		t.Fatal("RetryAfterSeconds rounds up to whole seconds, at least 1")
 	}
 }
+
+// TestUpgradeReportsAtOnce: an upgraded connection works through the bounded transport, and
+// the breaker hears the upstream answered as soon as it switches protocols, not when the
+// connection ends hours later.
+func TestUpgradeReportsAtOnce(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		brw.Flush()
+		io.Copy(conn, brw) // echo until the client leaves
+	}))
+	defer up.Close()
+	b := newOutcomes()
+	gw := gateway(t, up.URL, Options{Breaker: b, Timeouts: Timeouts{Header: bound, Idle: bound, Total: bound}})
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if !b.next(t) {
+		t.Fatal("a protocol switch was reported as a failure")
+	}
+	time.Sleep(2 * bound) // longer than every bound: an upgraded connection is not an exchange
+	io.WriteString(c, "ping\n")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := r.ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("echo through the upgraded connection: %q %v", line, err)
+	}
+}
