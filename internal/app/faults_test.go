@@ -136,3 +136,23 @@ func checkNothingReserved(t *testing.T, gw *Gateway, payer string) {
 		}
 	}
 }
+
+// TestRouteTimeoutsOverrideGlobal: a route's own upstream bound replaces the global one for its
+// requests only.
+func TestRouteTimeoutsOverrideGlobal(t *testing.T) {
+	up := faultupstream.Start(t)
+	e := startEnv(t, up.URL)
+	_, base := e.startGatewayFull(func(c *config.Config) {
+		c.Upstream = up.URL
+		c.UpstreamTimeouts.Header = time.Minute
+		c.Routes = append(c.Routes, config.Route{Method: "*", Path: "/short/**", Price: "0",
+			Timeouts: config.UpstreamTimeouts{Header: upstreamBound}})
+	})
+	start := time.Now()
+	if r := attempt(t, "GET", base+"/short/hang", ""); r.status != 504 {
+		t.Fatalf("route with its own header bound: %d %s", r.status, r.body)
+	}
+	if took := time.Since(start); took > 20*upstreamBound {
+		t.Fatalf("answered after %s: the global bound was used", took)
+	}
+}
