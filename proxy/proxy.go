@@ -134,8 +134,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		o := a.outcome()
 		failed := o.upstreamFailed(r.Context().Err() != nil)
 		if o.timeout != nil && o.status != 0 {
-			p.log.WarnContext(r.Context(), "upstream response cut: "+o.timeout.Error(),
-				"method", r.Method, "path", r.URL.Path, "status", o.status)
+			p.log.WarnContext(r.Context(), "upstream response cut by a timeout",
+				"method", r.Method, "path", r.URL.Path, "status", o.status, "phase", o.timeout.Phase, "after", o.timeout.After)
 		}
 		a.tell(!failed)
 	}()
