@@ -39,11 +39,12 @@ type Gateway struct {
 	handler    http.Handler
 	reconciler *settle.Reconciler
 	settlerKey *ecdsa.PrivateKey
-	claimer    *channels.Claimer                 // nil unless channels are enabled
-	watcher    *channels.Watcher                 // nil unless channels are enabled
-	breaker    *breaker.Breaker                  // the upstream's; nil when disabled
-	now        func() time.Time                  // nil means time.Now
-	limiter    atomic.Pointer[httpguard.Limiter] // set by Serve
+	claimer    *channels.Claimer // nil unless channels are enabled
+	watcher    *channels.Watcher // nil unless channels are enabled
+
+	breaker *breaker.Breaker                  // the upstream's; nil when disabled
+	now     func() time.Time                  // nil means time.Now
+	limiter atomic.Pointer[httpguard.Limiter] // set by Serve
 }
 
 // NewGateway opens the store, dials the chain (checking its id) and builds the handler chain.
