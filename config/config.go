@@ -77,6 +77,12 @@ type Config struct {
 	MaxPaymentHeaderBytes int      `yaml:"maxPaymentHeaderBytes"`
 	Channels              Channels `yaml:"channels"`
 	Routes                []Route  `yaml:"routes"`
+	// Server, UpstreamTimeouts, UpstreamBreaker and Settlement bound connections, the upstream
+	// and settlements (resilience.go).
+	Server           Server           `yaml:"server"`
+	UpstreamTimeouts UpstreamTimeouts `yaml:"upstreamTimeouts"`
+	UpstreamBreaker  UpstreamBreaker  `yaml:"upstreamBreaker"`
+	Settlement       Settlement       `yaml:"settlement"`
 }
 
 // Channels configures x402 batch-settlement escrow channels, offered next to exact payments.
@@ -128,6 +134,8 @@ type Route struct {
 	// atomic units such as "1000".
 	Price       string `yaml:"price"`
 	Description string `yaml:"description"`
+	// Timeouts override upstreamTimeouts for this route, field by field.
+	Timeouts UpstreamTimeouts `yaml:"timeouts,omitempty"`
 }
 
 // Default returns a Config holding every default value; the required fields
@@ -143,6 +151,10 @@ func Default() *Config {
 		Confirmations:         DefaultConfirmations,
 		MaxPaymentHeaderBytes: DefaultMaxPaymentHeaderBytes,
 		Channels:              Channels{WithdrawDelay: DefaultWithdrawDelay, ClaimInterval: DefaultClaimInterval},
+		Server:                defaultServer(),
+		UpstreamTimeouts:      defaultUpstreamTimeouts(),
+		UpstreamBreaker:       defaultUpstreamBreaker(),
+		Settlement:            Settlement{InclusionMargin: DefaultInclusionMargin},
 	}
 }
 

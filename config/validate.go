@@ -115,6 +115,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	c.validateRoutes(&v)
+	c.validateResilience(&v)
 	return errors.Join(v.errs...)
 }
 

@@ -37,6 +37,9 @@ type Options struct {
 	// client hanging up mid-settlement cannot leave a payment half recorded (default 60 s).
 	ChargeTimeout time.Duration
 	Logger        *slog.Logger
+
+	// Gate, when set, can turn priced requests away (503) before any payment is looked at.
+	Gate Gate
 }
 
 // Paywall is the middleware. Create it with New.
@@ -86,6 +89,9 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 	rule, priced := pw.opts.Pricer.Match(r.Method, r.URL.Path)
 	if !priced || rule.Price.Sign() == 0 {
 		next.ServeHTTP(w, r)
+		return
+	}
+	if pw.refusedByGate(w) {
 		return
 	}
 	w.Header().Add("Access-Control-Expose-Headers", "PAYMENT-REQUIRED, PAYMENT-RESPONSE")

@@ -282,7 +282,7 @@ func TestUpstreamDown(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	gw := gateway(t, "http://"+deadAddr, Options{Logger: logger})
 	resp, body := do(t, newRequest(t, "GET", gw.URL+"/v1/quote", nil))
-	if resp.StatusCode != http.StatusBadGateway || string(body) != upstreamUnavailable ||
+	if resp.StatusCode != http.StatusBadGateway || string(body) != bodyUnavailable ||
 		resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("got %d %q (%s)", resp.StatusCode, body, resp.Header.Get("Content-Type"))
 	}

@@ -42,7 +42,13 @@ type Exact struct {
 	Verifier *exact.Verifier
 	Ledger   Ledger
 	Chain    Chain
-	Logger   *slog.Logger
+	// InclusionMargin is how long an authorization must still be valid when its transfer is
+	// sent, for the transaction to be mined before validBefore; one closer to expiry is released
+	// and never sent, since it would revert and burn the settler's gas. Zero sends anything not
+	// yet expired.
+	InclusionMargin time.Duration
+	Now             func() time.Time // default time.Now
+	Logger          *slog.Logger
 }
 
 // Requirements implements paywall.Method.
@@ -102,6 +108,14 @@ func (c *exactCharge) Cancel(ctx context.Context, reason string) {
 // Complete submits the authorization and waits for it to be mined.
 func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
 	a, sig := c.v.Payload.Authorization, c.v.Payload.Signature
+	// The window was checked at verification, but the protected handler ran since: an
+	// authorization that cannot be mined before it expires is given back, not broadcast.
+	if err := c.checkStillValid(); err != nil {
+		c.e.log().Warn("authorization too close to expiry to settle; released, nothing sent",
+			"payment", c.id, "payer", c.Payer(), "valid_before", a.ValidBefore, "margin", c.e.InclusionMargin)
+		c.fail(ctx, x402.ReasonExactValidBefore)
+		return nil, err
+	}
 	data, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
 	if err != nil {
 		c.fail(ctx, x402.ReasonExactFailedToParseSignature)
@@ -138,6 +152,21 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 	return &x402.SettlementResponse{
 		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network, Amount: a.Value.String(),
 	}, nil
+}
+
+// checkStillValid refuses an authorization whose validBefore is less than the inclusion margin
+// away.
+func (c *exactCharge) checkStillValid() error {
+	now := time.Now
+	if c.e.Now != nil {
+		now = c.e.Now
+	}
+	validBefore := c.v.Payload.Authorization.ValidBefore
+	if !validBefore.IsInt64() || now().Add(c.e.InclusionMargin).Unix() < validBefore.Int64() {
+		return nil
+	}
+	return x402.Failf(x402.ReasonExactValidBefore,
+		"authorization expires at %s, too soon for a settlement to be mined; nothing was charged", validBefore)
 }
 
 // diagnose names why a transfer that verified could not be sent: the payer spent the nonce or the

@@ -69,7 +69,7 @@ func race(t *testing.T, urls []string, header string, copies int) int {
 func TestReplicasRaceReplaysAndVouchers(t *testing.T) {
 	dsn := postgresDSN(t)
 	scale := faultScale()
-	payments, replays := 5*scale, 20   // exact: payments × replays raced
+	payments, replays := 5*scale, 20  // exact: payments × replays raced
 	channels, vouchers := 2, 25*scale // channels × vouchers, each voucher raced on both replicas
 	up := newCountingUpstream(t)
 	e := startEnv(t, up.server.URL)
