@@ -194,9 +194,9 @@ func TestPricingRules(t *testing.T) {
 		{"POST", "/v1/items/9", 1250000},
 		{"GET", "/v1/free/sample", 0},
 	} {
-		r, ok := table.Match(tt.method, tt.path)
-		if !ok || r.Price.Int64() != tt.want {
-			t.Errorf("%s %s: price %v (matched %v), want %d", tt.method, tt.path, r.Price, ok, tt.want)
+		r, err := table.Route(tt.method, tt.path)
+		if err != nil || !r.Listed || r.Rule.Price.Int64() != tt.want {
+			t.Errorf("%s %s: price %v (matched %v, %v), want %d", tt.method, tt.path, r.Rule.Price, r.Listed, err, tt.want)
 		}
 	}
 	c.Routes[0].Price = "0.5"
