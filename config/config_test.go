@@ -260,3 +260,27 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutingOptions: routing defaults to case-insensitive matching, no encoded slash, no
+// matrix parameters and free unlisted paths; each key maps to the pricing option.
+func TestRoutingOptions(t *testing.T) {
+	data, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Routing.Unlisted != UnlistedFree || c.PricingRouting() != (pricing.Routing{}) {
+		t.Fatalf("defaults: %+v -> %+v", c.Routing, c.PricingRouting())
+	}
+	c.Routing = Routing{CaseSensitive: true, AllowEncodedSlash: true, AllowMatrixParams: true, Unlisted: UnlistedDeny}
+	want := pricing.Routing{CaseSensitive: true, AllowEncodedSlash: true, AllowMatrixParams: true, DenyUnlisted: true}
+	if got := c.PricingRouting(); got != want {
+		t.Fatalf("PricingRouting = %+v, want %+v", got, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

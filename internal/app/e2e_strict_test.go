@@ -1,12 +1,17 @@
 package app
 
 import (
+	"bufio"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/payper/payper/config"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/x402"
 )
@@ -103,5 +108,62 @@ func TestMalformedPaymentsSpeakProtocol(t *testing.T) {
 	}
 	if n := up.calls.Load(); n != 0 {
 		t.Fatalf("the upstream was called %d times for malformed payments", n)
+	}
+}
+
+// rawRequest sends target byte for byte as the request line's target (http.Client would
+// re-encode it) and returns the status.
+func rawRequest(t *testing.T, baseURL, method, target string) int {
+	t.Helper()
+	addr := strings.TrimPrefix(baseURL, "http://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", method, target, addr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("%s %q: %v", method, target, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestGatewayPricesEverySpellingOfARoute: the gateway as configured prices /V1/QUOTE, refuses
+// /v1/quote%00 and /v1/quote;x, and with routing.unlisted deny answers 404 for what no route
+// lists; none of it reaches the upstream.
+func TestGatewayPricesEverySpellingOfARoute(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := startEnv(t, up.server.URL)
+	base := e.dev.Info.GatewayURL
+	for target, want := range map[string]int{
+		"/V1/QUOTE":          402,
+		"/v1/Quote/":         402,
+		"/v1/quote;x":        400,
+		"/v1/quote%00":       400,
+		"/v1/quote.":         400,
+		"/v1%2Fquote":        400,
+		"/v1/free/..;/quote": 400,
+	} {
+		if got := rawRequest(t, base, "GET", target); got != want {
+			t.Errorf("GET %q: %d, want %d", target, got, want)
+		}
+	}
+	deny := e.startGateway(func(c *config.Config) {
+		c.Upstream = up.server.URL
+		c.Routing.Unlisted = config.UnlistedDeny
+	})
+	for target, want := range map[string]int{"/v1/quote": 402, "/v1/unlisted": 404, "/admin": 404, "/V1/QUOTE": 402} {
+		if got := rawRequest(t, deny, "GET", target); got != want {
+			t.Errorf("deny: GET %q: %d, want %d", target, got, want)
+		}
+	}
+	if got := rawRequest(t, deny, "DELETE", "/v1/quote"); got != 404 {
+		t.Errorf("deny: DELETE /v1/quote: %d, want 404", got)
+	}
+	if n := up.calls.Load(); n != 0 {
+		t.Fatalf("the upstream was called %d times", n)
 	}
 }
