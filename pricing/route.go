@@ -105,29 +105,41 @@ func (t *Table) firstMatch(method string, segs []string, fold bool) *compiledRul
 }
 
 // readings returns the ways an upstream may split the canonical segments: as they stand, at
-// allowed encoded slashes, and without allowed matrix parameters. canonicalSegments refused
-// every case where these would need resolving again (a dot or empty name next to "%2F" or
-// before ";") and segments holding both.
+// allowed encoded slashes, without allowed matrix parameters, and both (Tomcat drops ";params"
+// and, when told to, decodes %2F). canonicalSegments refused every case where these would need
+// resolving again (a dot or empty name next to "%2F" or before ";") and segments holding both,
+// so the order of the two edits does not matter.
 func readings(segs []string) [][]string {
-	out := [][]string{segs}
-	var split, stripped []string
 	hasSlash, hasParams := false, false
 	for _, s := range segs {
 		hasSlash = hasSlash || strings.Contains(s, "/")
 		hasParams = hasParams || strings.Contains(s, ";")
 	}
+	out := [][]string{segs}
 	if hasSlash {
-		for _, s := range segs {
-			split = append(split, strings.Split(s, "/")...)
-		}
-		out = append(out, split)
+		out = append(out, rewrite(segs, true, false))
 	}
 	if hasParams {
-		for _, s := range segs {
-			name, _, _ := strings.Cut(s, ";")
-			stripped = append(stripped, name)
+		out = append(out, rewrite(segs, false, true))
+	}
+	if hasSlash && hasParams {
+		out = append(out, rewrite(segs, true, true))
+	}
+	return out
+}
+
+// rewrite splits segments at "/" and drops their ";params", as asked.
+func rewrite(segs []string, split, strip bool) []string {
+	out := make([]string, 0, len(segs)+1)
+	for _, s := range segs {
+		if strip {
+			s, _, _ = strings.Cut(s, ";")
 		}
-		out = append(out, stripped)
+		if split {
+			out = append(out, strings.Split(s, "/")...)
+			continue
+		}
+		out = append(out, s)
 	}
 	return out
 }

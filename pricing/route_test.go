@@ -149,6 +149,15 @@ func TestRouteEncodedSlash(t *testing.T) {
 	}
 }
 
+// TestRouteEncodedSlashAndMatrixParams: with both allowed, a path holding both in different
+// segments is also priced as Tomcat reads it: parameters dropped and %2F decoded.
+func TestRouteEncodedSlashAndMatrixParams(t *testing.T) {
+	table := routingTable(t, Routing{AllowEncodedSlash: true, AllowMatrixParams: true}, rule("GET", "/v1/items/*", 2000))
+	if got := priceOf(t, table, "GET", "/v1;x=1/items%2F42"); got != 2000 {
+		t.Fatalf("price %d, want 2000", got)
+	}
+}
+
 // TestRouteDenyUnlisted: with routing.unlisted deny, a path no rule matches is ErrUnlisted.
 func TestRouteDenyUnlisted(t *testing.T) {
 	table := routingTable(t, Routing{DenyUnlisted: true}, rule("GET", "/v1/quote", 1), rule("*", "/v1/health", 0))
