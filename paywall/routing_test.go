@@ -162,25 +162,13 @@ func TestUnpaidSpellingsOfAPricedRouteNeverReachTheUpstream(t *testing.T) {
 // priced as the route they name, and the upstream receives the path that was priced.
 func TestHarmlessSpellingsArePricedAndForwardedAsPriced(t *testing.T) {
 	p := newProxied(t, attackTable(t))
-	for _, tc := range []struct{ target, forwarded string }{
-		{"/v1/quote", "/v1/quote"},
-		{"/v1/quote/", "/v1/quote"},
-		{"//v1/quote", "/v1/quote"},
-		{"/v1//quote", "/v1/quote"},
-		{"/v1/./quote", "/v1/quote"},
-		{"/v1/free/../quote", "/v1/quote"},
-		{"/v1/free/%2e%2e/quote", "/v1/quote"},
-		{"/v1/free/.%2E/quote", "/v1/quote"},
-		{"/../v1/quote", "/v1/quote"},
-		{"/v1/%71uote", "/v1/quote"},
-		{"/V1/QUOTE?a=1", "/V1/QUOTE?a=1"}, // priced case-folded, forwarded as written
-		{"/v1/items/A%20b", "/v1/items/A%20b"},
-		{"/v1/items/caf%C3%A9", "/v1/items/caf%C3%A9"},
+	for _, target := range []string{
+		"/v1/quote", "/v1/quote/", "//v1/quote", "/v1//quote", "/v1/./quote", "/v1/free/../quote",
+		"/v1/free/%2e%2e/quote", "/v1/free/.%2E/quote", "/../v1/quote", "/v1/%71uote", "/V1/QUOTE?a=1",
+		"/v1/items/A%20b", "/v1/items/caf%C3%A9",
 	} {
-		status, _ := rawGet(t, p.addr, tc.target, nil)
-		if status != 402 || len(p.upstreamSaw()) != 0 {
-			t.Errorf("GET %q unpaid: status %d, want 402 and no upstream call", tc.target, status)
-			continue
+		if status, _ := rawGet(t, p.addr, target, nil); status != 402 || len(p.upstreamSaw()) != 0 {
+			t.Errorf("GET %q unpaid: status %d, want 402 and no upstream call", target, status)
 		}
 	}
 	for i, tc := range []struct{ target, forwarded string }{
@@ -197,6 +185,41 @@ func TestHarmlessSpellingsArePricedAndForwardedAsPriced(t *testing.T) {
 		seen := p.upstreamSaw()
 		if status != 200 || len(seen) != 1 || seen[0] != tc.forwarded {
 			t.Errorf("GET %q paid: status %d, upstream received %q, want %q (body %.80s)", tc.target, status, seen, tc.forwarded, body)
+		}
+	}
+}
+
+// TestRoutingOptionsThroughTheProxy: allowed encodings reach the upstream as priced (an encoded
+// slash stays encoded, matrix parameters stay), and a denied unlisted path never does.
+func TestRoutingOptionsThroughTheProxy(t *testing.T) {
+	table, err := pricing.NewWithRouting([]pricing.Rule{
+		{Method: "GET", Path: "/v1/quote", Price: big.NewInt(1000)},
+		{Method: "GET", Path: "/v1/items/*", Price: big.NewInt(2000)},
+	}, pricing.Routing{AllowEncodedSlash: true, AllowMatrixParams: true, DenyUnlisted: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newProxied(t, table)
+	for i, tc := range []struct {
+		target, forwarded string
+		price             int64
+	}{
+		{"/v1/items/group%2fname", "/v1/items/group%2Fname", 2000},
+		{"/v1/quote;v=2", "/v1/quote;v=2", 1000},
+		{"/V1/Quote;v=2", "/V1/Quote;v=2", 1000},
+	} {
+		if status, _ := rawGet(t, p.addr, tc.target, nil); status != 402 {
+			t.Errorf("GET %q unpaid: %d, want 402", tc.target, status)
+		}
+		token := []string{"t1", "t2", "t3"}[i]
+		status, _ := rawGet(t, p.addr, tc.target, cashHeader(t, token, p.method.Requirements(big.NewInt(tc.price))))
+		if seen := p.upstreamSaw(); status != 200 || len(seen) != 1 || seen[0] != tc.forwarded {
+			t.Errorf("GET %q paid: status %d, upstream received %q, want %q", tc.target, status, seen, tc.forwarded)
+		}
+	}
+	for _, target := range []string{"/v1/other", "/admin", "/v1/items/a/b"} {
+		if status, _ := rawGet(t, p.addr, target, nil); status != 404 || len(p.upstreamSaw()) != 0 {
+			t.Errorf("GET %q: %d, want 404 and no upstream call", target, status)
 		}
 	}
 }
