@@ -44,6 +44,13 @@ const (
 	DefaultMaxPaymentHeaderBytes = 8192
 	DefaultWithdrawDelay         = 900
 	DefaultClaimInterval         = time.Minute
+	DefaultUnlisted              = UnlistedFree
+)
+
+// What Routing.Unlisted may say happens to a request no route matches.
+const (
+	UnlistedFree = "free" // forwarded to the upstream without payment
+	UnlistedDeny = "deny" // answered 404, never forwarded
 )
 
 // Config is the gateway's configuration.
@@ -76,6 +83,7 @@ type Config struct {
 	// MaxPaymentHeaderBytes bounds the payment header the gateway will decode.
 	MaxPaymentHeaderBytes int      `yaml:"maxPaymentHeaderBytes"`
 	Channels              Channels `yaml:"channels"`
+	Routing               Routing  `yaml:"routing"`
 	Routes                []Route  `yaml:"routes"`
 	// Server, UpstreamTimeouts, UpstreamBreaker and Settlement bound connections, the upstream
 	// and settlements (resilience.go).
@@ -83,6 +91,23 @@ type Config struct {
 	UpstreamTimeouts UpstreamTimeouts `yaml:"upstreamTimeouts"`
 	UpstreamBreaker  UpstreamBreaker  `yaml:"upstreamBreaker"`
 	Settlement       Settlement       `yaml:"settlement"`
+}
+
+// Routing says how request paths are matched to routes; see package pricing. The defaults
+// price every spelling an upstream could read as a priced route and refuse ambiguous ones.
+type Routing struct {
+	// CaseSensitive matches paths in their exact letter case. Off by default: upstreams such
+	// as Express and ASP.NET serve /V1/QUOTE as /v1/quote.
+	CaseSensitive bool `yaml:"caseSensitive"`
+	// AllowEncodedSlash accepts %2F in paths (refused with 400 by default), for upstreams that
+	// keep it inside a segment.
+	AllowEncodedSlash bool `yaml:"allowEncodedSlash"`
+	// AllowMatrixParams accepts ";params" in path segments (refused with 400 by default), for
+	// upstreams that take matrix parameters.
+	AllowMatrixParams bool `yaml:"allowMatrixParams"`
+	// Unlisted is UnlistedFree (the default: a path no route matches passes free) or
+	// UnlistedDeny (it gets 404).
+	Unlisted string `yaml:"unlisted"`
 }
 
 // Channels configures x402 batch-settlement escrow channels, offered next to exact payments.
@@ -155,6 +180,7 @@ func Default() *Config {
 		UpstreamTimeouts:      defaultUpstreamTimeouts(),
 		UpstreamBreaker:       defaultUpstreamBreaker(),
 		Settlement:            Settlement{InclusionMargin: DefaultInclusionMargin},
+		Routing:               Routing{Unlisted: DefaultUnlisted},
 	}
 }
 
@@ -305,6 +331,16 @@ func (c *Config) PricingRules() ([]pricing.Rule, error) {
 		return nil, err
 	}
 	return rules, nil
+}
+
+// PricingRouting converts Routing into the pricing package's options.
+func (c *Config) PricingRouting() pricing.Routing {
+	return pricing.Routing{
+		CaseSensitive:     c.Routing.CaseSensitive,
+		AllowEncodedSlash: c.Routing.AllowEncodedSlash,
+		AllowMatrixParams: c.Routing.AllowMatrixParams,
+		DenyUnlisted:      c.Routing.Unlisted == UnlistedDeny,
+	}
 }
 
 // ChannelClaimMinValue returns channels.claimMinValue in atomic units, or nil when it is not set.

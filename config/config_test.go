@@ -194,9 +194,9 @@ func TestPricingRules(t *testing.T) {
 		{"POST", "/v1/items/9", 1250000},
 		{"GET", "/v1/free/sample", 0},
 	} {
-		r, ok := table.Match(tt.method, tt.path)
-		if !ok || r.Price.Int64() != tt.want {
-			t.Errorf("%s %s: price %v (matched %v), want %d", tt.method, tt.path, r.Price, ok, tt.want)
+		r, err := table.Route(tt.method, tt.path)
+		if err != nil || !r.Listed || r.Rule.Price.Int64() != tt.want {
+			t.Errorf("%s %s: price %v (matched %v, %v), want %d", tt.method, tt.path, r.Rule.Price, r.Listed, err, tt.want)
 		}
 	}
 	c.Routes[0].Price = "0.5"
@@ -258,5 +258,29 @@ func TestImports(t *testing.T) {
 		if strings.Contains(first, ".") && !allowed[imp] {
 			t.Errorf("config imports %s", imp)
 		}
+	}
+}
+
+// TestRoutingOptions: routing defaults to case-insensitive matching, no encoded slash, no
+// matrix parameters and free unlisted paths; each key maps to the pricing option.
+func TestRoutingOptions(t *testing.T) {
+	data, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse(data, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Routing.Unlisted != UnlistedFree || c.PricingRouting() != (pricing.Routing{}) {
+		t.Fatalf("defaults: %+v -> %+v", c.Routing, c.PricingRouting())
+	}
+	c.Routing = Routing{CaseSensitive: true, AllowEncodedSlash: true, AllowMatrixParams: true, Unlisted: UnlistedDeny}
+	want := pricing.Routing{CaseSensitive: true, AllowEncodedSlash: true, AllowMatrixParams: true, DenyUnlisted: true}
+	if got := c.PricingRouting(); got != want {
+		t.Fatalf("PricingRouting = %+v, want %+v", got, want)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -114,6 +114,9 @@ func (c *Config) Validate() error {
 			v.failf("channels.minDeposit", "%v", err)
 		}
 	}
+	if c.Routing.Unlisted != UnlistedFree && c.Routing.Unlisted != UnlistedDeny {
+		v.failf("routing.unlisted", "%q is not %q or %q", c.Routing.Unlisted, UnlistedFree, UnlistedDeny)
+	}
 	c.validateRoutes(&v)
 	c.validateResilience(&v)
 	return errors.Join(v.errs...)
@@ -167,7 +170,9 @@ func (c *Config) validateRoutes(v *validator) {
 		}
 		rules[i].Price = price
 	}
-	if _, err := pricing.New(rules); err != nil {
+	// The routing options decide which rules overlap (/v1/Quote after /v1/quote is unreachable
+	// when paths match in any case).
+	if _, err := pricing.NewWithRouting(rules, c.PricingRouting()); err != nil {
 		for _, e := range unwrapJoined(err) {
 			var re *pricing.RuleError
 			switch {

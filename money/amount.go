@@ -37,10 +37,12 @@ func InRange(amount *big.Int) bool {
 	return amount != nil && amount.Sign() >= 0 && amount.Cmp(maxUint256) <= 0
 }
 
-// ParseAtomic parses a wire amount: a decimal integer of atomic units with
-// ASCII digits only (no sign, no spaces, no exponent). Leading zeros are
-// allowed ("010000" is 10000), the string may have at most MaxAtomicDigits
-// digits, and the value must not exceed 2^256-1.
+// ParseAtomic parses an amount in atomic units: a decimal integer in canonical
+// form, ASCII digits only (no sign, spaces, exponent or fraction), no leading
+// zero except in "0" itself, at most MaxAtomicDigits digits, and at most
+// 2^256-1. It is the same rule as x402.ParseAmount, which reads amounts off
+// the wire (money may not import x402, so a differential test keeps the two
+// equal): every amount has one spelling, in the configuration and on the wire.
 func ParseAtomic(s string) (*big.Int, error) {
 	if s == "" {
 		return nil, fmt.Errorf("%w: empty", ErrSyntax)
@@ -51,6 +53,9 @@ func ParseAtomic(s string) (*big.Int, error) {
 	if len(s) > MaxAtomicDigits {
 		return nil, fmt.Errorf("%w: %s has more than %d digits", ErrOutOfRange, quote(s), MaxAtomicDigits)
 	}
+	if s[0] == '0' && len(s) > 1 {
+		return nil, fmt.Errorf("%w: %s has a leading zero; write %s", ErrSyntax, quote(s), quote(strings.TrimLeft(s, "0")+zeroIfEmpty(s)))
+	}
 	v, ok := new(big.Int).SetString(s, 10)
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrSyntax, quote(s))
@@ -59,6 +64,15 @@ func ParseAtomic(s string) (*big.Int, error) {
 		return nil, fmt.Errorf("%w: %s", ErrOutOfRange, quote(s))
 	}
 	return v, nil
+}
+
+// zeroIfEmpty returns "0" when s is all zeros, so the suggested spelling of
+// "000" is "0".
+func zeroIfEmpty(s string) string {
+	if strings.TrimLeft(s, "0") == "" {
+		return "0"
+	}
+	return ""
 }
 
 // ParseAmount parses a price written by a person, for an asset with the given

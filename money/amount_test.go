@@ -37,7 +37,7 @@ func TestParseAmountAccepts(t *testing.T) {
 		{"$1", 18, "1000000000000000000"},
 		{"1000", 6, "1000"},
 		{"0", 6, "0"},
-		{"010000", 6, "10000"},
+		{"10000", 6, "10000"},
 		{maxUintDecimal, 6, maxUintDecimal},
 	}
 	for _, tt := range tests {
@@ -103,12 +103,10 @@ func TestParseAmountRejects(t *testing.T) {
 
 func TestParseAtomic(t *testing.T) {
 	good := map[string]string{
-		"0":              "0",
-		"10000":          "10000",
-		"010000":         "10000",
-		"0000":           "0",
-		maxUintDecimal:   maxUintDecimal,
-		"0" + "12345678": "12345678",
+		"0":            "0",
+		"10000":        "10000",
+		maxUintDecimal: maxUintDecimal,
+		"12345678":     "12345678",
 	}
 	for in, want := range good {
 		got, err := ParseAtomic(in)
@@ -126,6 +124,9 @@ func TestParseAtomic(t *testing.T) {
 		"1 ":                    ErrSyntax,
 		"0x1":                   ErrSyntax,
 		"$1":                    ErrSyntax,
+		"010000":                ErrSyntax, // one spelling per amount, as on the wire
+		"0000":                  ErrSyntax,
+		"00":                    ErrSyntax,
 		strings.Repeat("0", 79): ErrOutOfRange, // too many digits even though the value is 0
 		strings.Repeat("9", 78): ErrOutOfRange,
 		"115792089237316195423570985008687907853269984665640564039457584007913129639936": ErrOutOfRange,

@@ -4,6 +4,8 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+
+	"github.com/payper/payper/x402"
 )
 
 func FuzzParseAmount(f *testing.F) {
@@ -65,24 +67,23 @@ func canonicalDecimal(s string) string {
 func FuzzParseAtomic(f *testing.F) {
 	for _, seed := range []string{
 		"0", "1", "010000", "0000", maxUintDecimal, maxUintDecimal + "0", strings.Repeat("0", 79),
-		"-1", "+1", "1.5", "1e3", " 1", "", "0x10",
+		"-1", "+1", "1.5", "1e3", " 1", "", "0x10", "115792089237316195423570985008687907853269984665640564039457584007913129639936",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		v, err := ParseAtomic(s)
+		// One rule for every amount string: the wire's (x402.ParseAmount) and the
+		// configuration's agree on what is an amount and on its value.
+		w, ok := x402.ParseAmount(s)
+		if (err == nil) != ok || (ok && v.Cmp(w) != 0) {
+			t.Fatalf("ParseAtomic(%q) = %v, %v but x402.ParseAmount = %v, %v", s, v, err, w, ok)
+		}
 		if err != nil {
 			return
 		}
-		if !InRange(v) || len(s) > MaxAtomicDigits {
-			t.Fatalf("ParseAtomic(%q) = %s accepted out of range", s, v)
-		}
-		trimmed := strings.TrimLeft(s, "0")
-		if trimmed == "" {
-			trimmed = "0"
-		}
-		if v.String() != trimmed {
-			t.Fatalf("ParseAtomic(%q) = %s, want %s", s, v, trimmed)
+		if !InRange(v) || v.String() != s {
+			t.Fatalf("ParseAtomic(%q) = %s: not the canonical spelling of an amount in range", s, v)
 		}
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,9 +18,11 @@ import (
 // sends is removed first.
 const HeaderPayer = "X-Payper-Payer"
 
-// Pricer prices requests.
+// Pricer prices requests: it reads the escaped request path, refuses ambiguous spellings
+// (*pricing.PathError) and unlisted paths when told to (pricing.ErrUnlisted), and returns the
+// rule that prices the request with the canonical path to forward. *pricing.Table is one.
 type Pricer interface {
-	Match(method, urlPath string) (pricing.Rule, bool)
+	Route(method, rawPath string) (pricing.Route, error)
 }
 
 // Options configure a Paywall.
@@ -81,17 +82,22 @@ func (pw *Paywall) Wrap(next http.Handler) http.Handler {
 }
 
 func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
-	header := paymentHeader(r)
+	route, ok := pw.route(w, r)
+	if !ok {
+		return
+	}
+	header, headerErr := paymentHeader(r)
 	stripPaymentHeaders(r)
-	// Forward the path that was priced: "/v1/free/../quote" must not reach the upstream as
-	// anything but "/v1/quote".
-	r.URL.Path, r.URL.RawPath = pricing.CanonicalPath(r.URL.Path), ""
-	rule, priced := pw.opts.Pricer.Match(r.Method, r.URL.Path)
-	if !priced || rule.Price.Sign() == 0 {
+	rule := route.Rule
+	if !route.Listed || rule.Price.Sign() == 0 {
 		next.ServeHTTP(w, r)
 		return
 	}
 	if pw.refusedByGate(w) {
+		return
+	}
+	if headerErr != nil {
+		pw.writeBadRequest(w, headerErr)
 		return
 	}
 	w.Header().Add("Access-Control-Expose-Headers", "PAYMENT-REQUIRED, PAYMENT-RESPONSE")
@@ -245,11 +251,6 @@ func matchOffer(offers []x402.PaymentRequirements, accepted x402.PaymentRequirem
 		}
 	}
 	return -1
-}
-
-// paymentHeader reads the v2 payment header. Header names are case-insensitive in net/http.
-func paymentHeader(r *http.Request) string {
-	return strings.TrimSpace(r.Header.Get(x402.HeaderPaymentSignature))
 }
 
 // stripPaymentHeaders removes what the protected handler must not see or trust.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"path"
 	"strings"
 
 	"github.com/payper/payper/money"
@@ -28,9 +27,11 @@ type Rule struct {
 	Description string
 }
 
-// Table is an immutable, ordered set of rules, safe for concurrent use.
+// Table is an immutable, ordered set of rules and the way request paths are read, safe for
+// concurrent use.
 type Table struct {
-	rules []compiledRule
+	rules   []compiledRule
+	routing Routing
 }
 
 type compiledRule struct {
@@ -63,11 +64,17 @@ func (e *RuleError) Unwrap() error { return e.Err }
 // Is makes every RuleError match ErrInvalidRule.
 func (e *RuleError) Is(target error) bool { return target == ErrInvalidRule }
 
-// New validates rules and returns a table that matches them in order. It
-// reports every problem at once, including rules that can never match
-// because an earlier rule matches every request they would.
+// New is NewWithRouting with the default Routing: case-insensitive matching, no encoded slash,
+// no matrix parameters, unlisted paths free.
 func New(rules []Rule) (*Table, error) {
-	t := &Table{rules: make([]compiledRule, 0, len(rules))}
+	return NewWithRouting(rules, Routing{})
+}
+
+// NewWithRouting validates rules and returns a table that matches them in order and reads
+// request paths as routing says. It reports every problem at once, including rules that can
+// never match because an earlier rule matches every request they would.
+func NewWithRouting(rules []Rule, routing Routing) (*Table, error) {
+	t := &Table{rules: make([]compiledRule, 0, len(rules)), routing: routing}
 	var errs []error
 	compiled := make([]*compiledRule, len(rules))
 	for i, r := range rules {
@@ -81,7 +88,7 @@ func New(rules []Rule) (*Table, error) {
 	}
 	for i, later := range compiled {
 		for j, earlier := range compiled[:i] {
-			if later == nil || earlier == nil || !earlier.covers(later) {
+			if later == nil || earlier == nil || !earlier.covers(later, !routing.CaseSensitive) {
 				continue
 			}
 			errs = append(errs, &RuleError{Index: i, Err: fmt.Errorf(
@@ -126,10 +133,10 @@ func compile(index int, r Rule) (compiledRule, []error) {
 }
 
 // covers reports whether c matches every request that later matches.
-func (c *compiledRule) covers(later *compiledRule) bool {
+func (c *compiledRule) covers(later *compiledRule, fold bool) bool {
 	methodCovered := c.method == "" || c.method == later.method ||
 		(c.method == "GET" && later.method == "HEAD")
-	return methodCovered && c.pattern.covers(later.pattern)
+	return methodCovered && c.pattern.covers(later.pattern, fold)
 }
 
 func displayMethod(m string) string {
@@ -137,29 +144,6 @@ func displayMethod(m string) string {
 		return AnyMethod
 	}
 	return m
-}
-
-// Match returns the first rule that matches the request method and its
-// decoded URL path (http.Request.URL.Path), after making the path canonical.
-// The returned rule's Price is a copy the caller may keep or modify.
-func (t *Table) Match(method, urlPath string) (Rule, bool) {
-	if t == nil || len(t.rules) == 0 {
-		return Rule{}, false
-	}
-	method = strings.ToUpper(method)
-	if method == "" {
-		method = "GET" // net/http's meaning of an empty method
-	}
-	p := CanonicalPath(urlPath)
-	for i := range t.rules {
-		c := &t.rules[i]
-		if methodMatches(c.method, method) && c.pattern.matches(p) {
-			r := c.rule
-			r.Price = new(big.Int).Set(r.Price)
-			return r, true
-		}
-	}
-	return Rule{}, false
 }
 
 // Rules returns copies of the table's rules in matching order.
@@ -177,19 +161,6 @@ func (t *Table) Rules() []Rule {
 
 func methodMatches(ruleMethod, reqMethod string) bool {
 	return ruleMethod == "" || ruleMethod == reqMethod || (ruleMethod == "GET" && reqMethod == "HEAD")
-}
-
-// CanonicalPath returns the form of a decoded URL path that Match compares
-// against patterns: rooted, and cleaned with path.Clean, so "//v1/./x/../quote/"
-// becomes "/v1/quote". The gateway should forward this same path upstream.
-func CanonicalPath(urlPath string) string {
-	if urlPath == "" {
-		return "/"
-	}
-	if urlPath[0] != '/' {
-		urlPath = "/" + urlPath
-	}
-	return path.Clean(urlPath)
 }
 
 // ValidateMethod checks a rule's method: "", "*" or an HTTP method token

@@ -12,7 +12,20 @@ func rule(method, p string, price int64) Rule {
 	return Rule{Method: method, Path: p, Price: big.NewInt(price), Description: method + " " + p}
 }
 
-func TestMatch(t *testing.T) {
+// priceOf routes GET-style requests in tests: the matched price, -1 when unlisted.
+func priceOf(t *testing.T, table *Table, method, rawPath string) int64 {
+	t.Helper()
+	r, err := table.Route(method, rawPath)
+	if err != nil {
+		t.Fatalf("Route(%q, %q): %v", method, rawPath, err)
+	}
+	if !r.Listed {
+		return -1
+	}
+	return r.Rule.Price.Int64()
+}
+
+func TestRoute(t *testing.T) {
 	table, err := New([]Rule{
 		rule("GET", "/v1/quote", 1000),
 		rule("POST", "/v1/quote", 2000),
@@ -43,16 +56,20 @@ func TestMatch(t *testing.T) {
 		{"GET", "/v1/./quote", 1000},
 		{"GET", "/../v1/quote", 1000},
 		{"GET", "v1/quote", 1000},
-		// Case-sensitive paths: a different path, priced only by catch-alls.
-		{"GET", "/V1/QUOTE", -1},
-		{"GET", "/v1/QUOTE", 5000},
+		{"GET", "/v1/%71uote", 1000},
+		{"GET", "/v1/x/%2e%2E/quote", 1000},
+		// Paths match in any letter case, as Express and ASP.NET route.
+		{"GET", "/V1/QUOTE", 1000},
 		{"PATCH", "/v1/items/42", 3000},
-		{"GET", "/v1/items/42/", 3000},
-		{"GET", "/v1/items", 5000},       // "*" needs one segment
-		{"DELETE", "/v1/items", -1},      // and the GET catch-all does not apply
-		{"DELETE", "/v1/items/4/5", -1},  // exactly one
-		{"GET", "/v1/items/a%2Fb", 3000}, // a decoded path with a literal "%" segment
-		{"DELETE", "/v1/files", 4000},    // "**" matches zero segments
+		{"PATCH", "/V1/ITEMS/42/", 3000},
+		// Every reading is priced and the highest price applies: read exactly, /v1/Quote is a
+		// /v1/** path (5000), which is what a case-sensitive upstream serves.
+		{"GET", "/v1/Quote", 5000},
+		{"GET", "/v1/ITEMS/42/", 5000},
+		{"GET", "/v1/items", 5000},      // "*" needs one segment
+		{"DELETE", "/v1/items", -1},     // and the GET catch-all does not apply
+		{"DELETE", "/v1/items/4/5", -1}, // exactly one
+		{"DELETE", "/v1/files", 4000},   // "**" matches zero segments
 		{"DELETE", "/v1/files/a/b/c", 4000},
 		{"DELETE", "/v1/filesx", -1},
 		{"GET", "/v1/free/x", 0}, // zero-priced rule matches and shadows /v1/**
@@ -61,17 +78,13 @@ func TestMatch(t *testing.T) {
 		{"PUT", "", 6000},
 		{"PUT", "/.", 6000},
 		{"PUT", "/x", -1},
+		// A spelling that reaches a cheaper rule only case-insensitively keeps the higher price:
+		// a case-sensitive upstream routes /v1/FREE/x like any /v1/** path.
+		{"GET", "/v1/FREE/x", 5000},
 	}
 	for _, tt := range tests {
-		got, ok := table.Match(tt.method, tt.path)
-		if tt.want < 0 {
-			if ok {
-				t.Errorf("Match(%q, %q) = %s %s, want no match", tt.method, tt.path, got.Method, got.Path)
-			}
-			continue
-		}
-		if !ok || got.Price.Int64() != tt.want {
-			t.Errorf("Match(%q, %q) = %v %v, want price %d", tt.method, tt.path, got.Price, ok, tt.want)
+		if got := priceOf(t, table, tt.method, tt.path); got != tt.want {
+			t.Errorf("Route(%q, %q) price %d, want %d", tt.method, tt.path, got, tt.want)
 		}
 	}
 }
@@ -82,11 +95,11 @@ func TestFirstMatchWins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := table.Match("GET", "/v1/quote"); got.Price.Int64() != 1 {
-		t.Fatalf("price = %s, want the first rule's 1", got.Price)
+	if got := priceOf(t, table, "GET", "/v1/quote"); got != 1 {
+		t.Fatalf("price = %d, want the first rule's 1", got)
 	}
-	if got, _ := table.Match("POST", "/v1/quote"); got.Price.Int64() != 2 {
-		t.Fatalf("price = %s, want the second rule's 2", got.Price)
+	if got := priceOf(t, table, "POST", "/v1/quote"); got != 2 {
+		t.Fatalf("price = %d, want the second rule's 2", got)
 	}
 }
 
@@ -97,24 +110,24 @@ func TestPricesAreCopied(t *testing.T) {
 		t.Fatal(err)
 	}
 	price.SetInt64(1)
-	got, _ := table.Match("GET", "/x")
-	got.Price.SetInt64(2)
+	got, _ := table.Route("GET", "/x")
+	got.Rule.Price.SetInt64(2)
 	table.Rules()[0].Price.SetInt64(3)
-	if again, _ := table.Match("GET", "/x"); again.Price.Int64() != 1000 {
-		t.Fatalf("table price changed to %s", again.Price)
+	if again := priceOf(t, table, "GET", "/x"); again != 1000 {
+		t.Fatalf("table price changed to %d", again)
 	}
 }
 
 func TestEmptyAndNilTable(t *testing.T) {
 	var nilTable *Table
-	if _, ok := nilTable.Match("GET", "/"); ok {
-		t.Error("nil table matched")
+	if r, err := nilTable.Route("GET", "/a/../b"); err != nil || r.Listed || r.Path != "/b" {
+		t.Errorf("nil table: %+v %v", r, err)
 	}
 	empty, err := New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := empty.Match("GET", "/"); ok {
+	if got := priceOf(t, empty, "GET", "/"); got != -1 {
 		t.Error("empty table matched")
 	}
 }
@@ -136,6 +149,12 @@ func TestNewRejects(t *testing.T) {
 		{rule("GET", "/v1/a%20b", 1), "decoded path"},
 		{rule("GET", "/v1/quote?x=1", 1), "query"},
 		{rule("GET", "/v1/\x00", 1), "control character"},
+		{rule("GET", "/v1/\u0085", 1), "control character"},
+		{rule("GET", "/v1/q\xffuote", 1), "not UTF-8"},
+		{rule("GET", "/v1/quote;x", 1), "matrix parameters"},
+		{rule("GET", "/v1\\quote", 1), "backslash"},
+		{rule("GET", "/v1/quote.", 1), "ending in a dot"},
+		{rule("GET", "/v1/quote /x", 1), "ending in a dot or a space"},
 		{rule("G ET", "/x", 1), "not an HTTP method token"},
 		{rule("GET/", "/x", 1), "not an HTTP method token"},
 		{Rule{Method: "GET", Path: "/x"}, "price: missing"},
@@ -198,6 +217,8 @@ func TestUnreachableRules(t *testing.T) {
 		{rule("GET", "/a/*/**", 1), rule("GET", "/a/**", 2), false}, // /a is left
 		{rule("GET", "/", 1), rule("GET", "/**", 2), false},
 		{rule("GET", "/a", 1), rule("GET", "/b", 2), false},
+		{rule("GET", "/a", 1), rule("GET", "/A", 2), true}, // paths match in any letter case
+		{rule("GET", "/ſ", 1), rule("GET", "/S", 2), true},
 	}
 	for _, tt := range tests {
 		_, err := New([]Rule{tt.earlier, tt.later})
@@ -209,21 +230,26 @@ func TestUnreachableRules(t *testing.T) {
 	}
 }
 
-func TestCanonicalPath(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                "/",
-		"/":               "/",
-		"a":               "/a",
-		"/a/b/":           "/a/b",
-		"//a///b":         "/a/b",
-		"/a/./b/../c":     "/a/c",
-		"/../../etc":      "/etc",
-		"/a/b/..":         "/a",
-		"/a%2Fb/./c":      "/a%2Fb/c",
-		"/\u00e9t\u00e9/": "/\u00e9t\u00e9",
+func TestRouteCanonicalPaths(t *testing.T) {
+	for in, want := range map[string][2]string{ // decoded, escaped
+		"":                            {"/", "/"},
+		"/":                           {"/", "/"},
+		"*":                           {"/*", "/*"},
+		"a":                           {"/a", "/a"},
+		"/a/b/":                       {"/a/b", "/a/b"},
+		"//a///b":                     {"/a/b", "/a/b"},
+		"/a/./b/../c":                 {"/a/c", "/a/c"},
+		"/../../etc":                  {"/etc", "/etc"},
+		"/a/b/..":                     {"/a", "/a"},
+		"/a/%2e%2E/b/%2e":             {"/b", "/b"},
+		"/Caf%c3%A9/A%20b":            {"/Café/A b", "/Caf%C3%A9/A%20b"},
+		"/\u00e9t\u00e9/":             {"/été", "/%C3%A9t%C3%A9"},
+		"/x/%41%7e%21$&'()*+,=:@-_.z": {"/x/A~!$&'()*+,=:@-_.z", "/x/A~!$&'()*+,=:@-_.z"},
+		`/a/"<>{}|^` + "`":            {`/a/"<>{}|^` + "`", "/a/%22%3C%3E%7B%7D%7C%5E%60"},
 	} {
-		if got := CanonicalPath(in); got != want {
-			t.Errorf("CanonicalPath(%q) = %q, want %q", in, got, want)
+		r, err := (&Table{}).Route("GET", in)
+		if err != nil || r.Path != want[0] || r.RawPath != want[1] {
+			t.Errorf("Route(%q) = %q %q, %v; want %q %q", in, r.Path, r.RawPath, err, want[0], want[1])
 		}
 	}
 }

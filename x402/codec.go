@@ -66,7 +66,12 @@ func decodeBase64(s string) ([]byte, error) {
 	}
 	raw, err := enc.Strict().DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadBase64, err)
+		// The decoder's own wording ("illegal base64 data …") is Go's, not the protocol's.
+		var at base64.CorruptInputError
+		if errors.As(err, &at) {
+			return nil, fmt.Errorf("%w: unexpected character or padding at position %d", ErrBadBase64, int64(at))
+		}
+		return nil, fmt.Errorf("%w: malformed", ErrBadBase64)
 	}
 	return raw, nil
 }
@@ -78,7 +83,15 @@ func decodeStrictJSON(raw []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadJSON, err)
+		// The check above leaves only type mismatches; say which member, in protocol words.
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return &FieldError{Path: te.Field, Problem: "must not be a JSON " + te.Value}
+		case errors.As(err, &te):
+			return fmt.Errorf("%w: must be a JSON object, not a JSON %s", ErrBadJSON, te.Value)
+		}
+		return fmt.Errorf("%w: a member has the wrong type", ErrBadJSON)
 	}
 	return nil
 }

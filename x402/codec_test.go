@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 )
@@ -89,12 +90,13 @@ func TestSameOffer(t *testing.T) {
 	a := samplePayload().Accepted
 	b := a
 	b.Asset = strings.ToLower(a.Asset)
-	b.Amount = "0001000"
 	if !SameOffer(a, b) {
-		t.Fatal("case and leading zeros must not matter")
+		t.Fatal("the letter case of an address must not matter")
 	}
 	for _, mutate := range []func(*PaymentRequirements){
 		func(r *PaymentRequirements) { r.Amount = "999" },
+		// Another spelling of the amount is another offer (the reference compares the strings).
+		func(r *PaymentRequirements) { r.Amount = "0001000" },
 		func(r *PaymentRequirements) { r.Amount = "-1000" },
 		func(r *PaymentRequirements) { r.Scheme = "upto" },
 		func(r *PaymentRequirements) { r.Network = "eip155:1" },
@@ -109,16 +111,21 @@ func TestSameOffer(t *testing.T) {
 	}
 }
 
+// TestParseAmount: one spelling per amount. "010000" used to read as 10000; a leading zero is
+// refused now (the defect 8), like every other non-canonical form.
 func TestParseAmount(t *testing.T) {
-	good := map[string]string{"0": "0", "010000": "10000", "18446744073709551617": "18446744073709551617",
-		strings.Repeat("9", 77): strings.Repeat("9", 77)}
+	max := maxUint256.String()
+	good := map[string]string{"0": "0", "10000": "10000", "18446744073709551617": "18446744073709551617",
+		strings.Repeat("9", 77): strings.Repeat("9", 77), max: max}
 	for in, want := range good {
 		v, ok := ParseAmount(in)
 		if !ok || v.String() != want {
 			t.Errorf("ParseAmount(%q) = %v, %v", in, v, ok)
 		}
 	}
-	for _, in := range []string{"", "-1", "+1", "1e6", "0x10", "0.01", " 1", "1 ", strings.Repeat("9", 79)} {
+	above := new(big.Int).Add(maxUint256, big.NewInt(1)).String()
+	for _, in := range []string{"", "-1", "+1", "1e6", "0x10", "0.01", " 1", "1 ", strings.Repeat("9", 79),
+		"010000", "00", "01", "0000000001000", "-0", "１", "1_000", "1,000", above, "0" + max} {
 		if _, ok := ParseAmount(in); ok {
 			t.Errorf("ParseAmount(%q) accepted", in)
 		}

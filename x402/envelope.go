@@ -3,6 +3,7 @@ package x402
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 )
@@ -40,10 +41,32 @@ func decodePaymentPayloadJSON(raw []byte) (PaymentPayload, error) {
 			p.Extensions, err = decodeRawMap(m.Value)
 		}
 		if err != nil {
-			return PaymentPayload{}, fmt.Errorf("%w: %s: %v", ErrBadJSON, m.Key, err)
+			return PaymentPayload{}, fieldFailure(m.Key, err)
 		}
 	}
 	return p, nil
+}
+
+// FieldError is a member whose JSON is well formed but whose value is not what the protocol
+// says: its message names the member by its path ("accepted.maxTimeoutSeconds must be an integer
+// number"), in protocol words. It matches ErrBadJSON with errors.Is.
+type FieldError struct {
+	Path    string // dotted, from the document's root
+	Problem string // what is wrong, e.g. "must be a string"
+}
+
+func (e *FieldError) Error() string { return e.Path + " " + e.Problem }
+
+// Unwrap makes a FieldError an ErrBadJSON for errors.Is: the header cannot be decoded.
+func (e *FieldError) Unwrap() error { return ErrBadJSON }
+
+// fieldFailure puts key in front of the path of a nested failure, or makes err one.
+func fieldFailure(key string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{Path: key + "." + fe.Path, Problem: fe.Problem}
+	}
+	return &FieldError{Path: key, Problem: err.Error()}
 }
 
 func decodeResource(raw []byte, r *ResourceInfo) error {
@@ -61,7 +84,7 @@ func decodeResource(raw []byte, r *ResourceInfo) error {
 			err = decodeString(m.Value, &r.MimeType)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", m.Key, err)
+			return fieldFailure(m.Key, err)
 		}
 	}
 	return nil
@@ -93,7 +116,7 @@ func decodeRequirements(raw []byte, r *PaymentRequirements) error {
 			r.Extra, err = decodeAnyMap(m.Value)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", m.Key, err)
+			return fieldFailure(m.Key, err)
 		}
 	}
 	return nil
@@ -181,7 +204,7 @@ func decodeAnyMap(raw []byte) (map[string]any, error) {
 	for _, m := range members {
 		v, err := decodeAny(m.Value)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", m.Key, err)
+			return nil, fieldFailure(m.Key, err)
 		}
 		out[m.Key] = v
 	}
@@ -209,6 +232,9 @@ func decodeAny(raw []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
-	err := dec.Decode(&v)
-	return v, err
+	if err := dec.Decode(&v); err != nil {
+		// Not reached on checked input; the decoder's own words stay out of the message.
+		return nil, errors.New("is not a JSON value")
+	}
+	return v, nil
 }

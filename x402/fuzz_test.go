@@ -2,6 +2,8 @@ package x402
 
 import (
 	"encoding/base64"
+	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -17,6 +19,12 @@ func FuzzDecodePaymentPayload(f *testing.F) {
 		if err != nil {
 			if !IsMalformed(err) {
 				t.Fatalf("decode error not classified as malformed: %v", err)
+			}
+			// The message reaches the payer: protocol words only.
+			for _, g := range []string{"json:", "Go struct", "Go value", "illegal base64", "cannot unmarshal", "x402."} {
+				if strings.Contains(quoted.ReplaceAllString(err.Error(), `""`), g) {
+					t.Fatalf("error %q shows %q", err, g)
+				}
 			}
 			return
 		}
@@ -37,7 +45,7 @@ func FuzzDecodePaymentPayload(f *testing.F) {
 }
 
 func FuzzParseAmount(f *testing.F) {
-	for _, s := range []string{"0", "1000", "010", "-1", "1e3", "115792089237316195423570985008687907853269984665640564039457584007913129639935"} {
+	for _, s := range []string{"0", "1000", "010", "00", "-1", "1e3", "115792089237316195423570985008687907853269984665640564039457584007913129639935"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -48,5 +56,12 @@ func FuzzParseAmount(f *testing.F) {
 		if v.Sign() < 0 || v.Cmp(maxUint256) > 0 {
 			t.Fatalf("out of range amount accepted: %s", s)
 		}
+		if v.String() != s {
+			t.Fatalf("%q accepted, but it is not the canonical spelling %s", s, v)
+		}
 	})
 }
+
+// quoted matches the Go-quoted input a message may echo (a key, a type name the payer wrote),
+// which the Go-wording checks skip.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)

@@ -119,7 +119,7 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	table, err := pricing.New(rules)
+	table, err := pricing.NewWithRouting(rules, cfg.PricingRouting())
 	if err != nil {
 		return nil, err
 	}

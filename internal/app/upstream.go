@@ -60,8 +60,8 @@ func withRouteTimeouts(next http.Handler, table *pricing.Table, cfg *config.Conf
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rule, ok := table.Match(r.Method, r.URL.Path); ok {
-			if t, ok := perRoute[routeKey(rule.Method, rule.Path)]; ok {
+		if route, err := table.Route(r.Method, r.URL.EscapedPath()); err == nil && route.Listed {
+			if t, ok := perRoute[routeKey(route.Rule.Method, route.Rule.Path)]; ok {
 				r = r.WithContext(proxy.WithTimeouts(r.Context(), t))
 			}
 		}

@@ -3,6 +3,8 @@ package batch
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/payper/payper/scheme/evmsig"
@@ -43,6 +45,12 @@ func FuzzParsePayload(f *testing.F) {
 		if err != nil {
 			if _, ok := x402.ReasonOf(err); !ok {
 				t.Fatalf("failure without a reason: %v", err)
+			}
+			msg := x402.MessageOf(err)
+			for _, g := range []string{"json:", "Go struct", "Go value", "cannot unmarshal", "wire", "big.Int", "invalid byte", "batch.", "x402."} {
+				if strings.Contains(quoted.ReplaceAllString(msg, `""`), g) {
+					t.Fatalf("message %q shows %q", msg, g)
+				}
 			}
 			return
 		}
@@ -209,3 +217,7 @@ func FuzzChainIDFromNetwork(f *testing.F) {
 		}
 	})
 }
+
+// quoted matches the Go-quoted input a message may echo (a key, a type name the payer wrote),
+// which the Go-wording checks skip.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)

@@ -280,11 +280,13 @@ func parseHex(s string, size int) ([]byte, error) {
 	return hex.DecodeString(s[2:])
 }
 
-// parseUint parses a decimal string of digits only (the wire form of amounts) below 2^bits.
+// parseUint parses the wire form of an amount (x402.ParseAmount: canonical decimal digits, no
+// leading zero) below 2^bits. The reference reads these with BigInt, which would also take a
+// leading zero; refusing it is deliberately stricter, as for every amount.
 func parseUint(s string, bits int) (*big.Int, error) {
 	v, ok := x402.ParseAmount(s)
 	if !ok || v.BitLen() > bits {
-		return nil, fmt.Errorf("must be a decimal integer string below 2^%d", bits)
+		return nil, fmt.Errorf("must be a decimal integer string without sign or leading zeros, below 2^%d", bits)
 	}
 	return v, nil
 }

@@ -96,7 +96,7 @@ var (
 // PayloadTypeOf reads only payload.type, for dispatch. A payload that is not an object or has
 // no string type fails with invalid_batch_settlement_evm_payload_type.
 func PayloadTypeOf(raw json.RawMessage) (PayloadType, error) {
-	f := readObject(raw, "", false)
+	f := readObject(raw, "payload", false)
 	t := PayloadType(f.str("type"))
 	if f.err != nil {
 		return "", x402.Fail(x402.ReasonBatchPayloadType, f.err.Error(), nil)
@@ -114,7 +114,7 @@ func PayloadTypeOf(raw json.RawMessage) (PayloadType, error) {
 // or a more specific one (…_channel_id_invalid, …_refund_amount_invalid,
 // …_erc3009_authorization_required).
 func ParsePayload(raw json.RawMessage) (*Payload, error) {
-	f := readObject(raw, "", false)
+	f := readObject(raw, "payload", false)
 	t := PayloadType(f.str("type"))
 	if f.err != nil {
 		return nil, x402.Fail(x402.ReasonBatchPayloadType, f.err.Error(), nil)

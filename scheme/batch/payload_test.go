@@ -64,6 +64,11 @@ func TestParsePayloadRejectsMalformed(t *testing.T) {
 		{"short salt", edited(t, vch, "channelConfig.salt", "0x00"), x402.ReasonBatchVoucherPayload},
 		{"short channel id", edited(t, vch, "voucher.channelId", "0x1234"), x402.ReasonBatchChannelIDInvalid},
 		{"0X channel id", edited(t, vch, "voucher.channelId", "0X"+strings.Repeat("0", 64)), x402.ReasonBatchChannelIDInvalid},
+		{"leading zero amount", edited(t, vch, "voucher.maxClaimableAmount", "02000"), x402.ReasonBatchVoucherPayload},
+		{"leading zero deposit", edited(t, dep, "deposit.amount", "010000"), x402.ReasonBatchDepositPayload},
+		{"leading zero window", edited(t, dep, "deposit.authorization.erc3009Authorization.validAfter", "00"), x402.ReasonBatchDepositPayload},
+		{"leading zero refund", edited(t, ref, "amount", "05"), x402.ReasonBatchRefundAmountInvalid},
+		{"config as array", edited(t, vch, "channelConfig", []any{}), x402.ReasonBatchVoucherPayload},
 		{"amount as number", bad(strings.Replace(string(vch), `"maxClaimableAmount":"2000"`, `"maxClaimableAmount":2000`, 1)), x402.ReasonBatchVoucherPayload},
 		{"hex amount", edited(t, vch, "voucher.maxClaimableAmount", "0x7d0"), x402.ReasonBatchVoucherPayload},
 		{"negative amount", edited(t, vch, "voucher.maxClaimableAmount", "-1"), x402.ReasonBatchVoucherPayload},
@@ -89,6 +94,15 @@ func TestParsePayloadRejectsMalformed(t *testing.T) {
 			var xe *x402.Error
 			if !errors.As(err, &xe) || xe.Message == "" {
 				t.Fatalf("no payer-facing message: %v", err)
+			}
+			// The payer reads protocol paths, never Go's wording.
+			if !strings.HasPrefix(xe.Message, "payload") {
+				t.Errorf("message %q does not name the field from payload", xe.Message)
+			}
+			for _, g := range []string{"json:", "Go ", "wire", "big.Int", "encoding/", "batch.", "x402.", "invalid byte", "cannot unmarshal"} {
+				if strings.Contains(xe.Message, g) {
+					t.Errorf("message %q shows %q", xe.Message, g)
+				}
 			}
 		})
 	}

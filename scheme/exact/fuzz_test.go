@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"math/big"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/payper/payper/x402"
 )
 
 func FuzzParsePayload(f *testing.F) {
@@ -17,10 +21,29 @@ func FuzzParsePayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		pl, err := ParsePayload(raw)
 		if err != nil {
+			msg := x402.MessageOf(err)
+			if _, ok := x402.ReasonOf(err); !ok || !strings.HasPrefix(msg, "payload") {
+				t.Fatalf("failure without a reason or a field path: %v", err)
+			}
+			for _, g := range goisms {
+				if strings.Contains(quoted.ReplaceAllString(msg, `""`), g) {
+					t.Fatalf("message %q shows %q", msg, g)
+				}
+			}
 			return
 		}
 		if pl.Authorization.Value.Sign() < 0 || len(pl.Signature) == 0 {
 			t.Fatalf("accepted an invalid payload: %s", raw)
+		}
+		// What parses writes back to the same terms.
+		again, err := json.Marshal(pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParsePayload(again)
+		if err != nil || back.Authorization.Value.Cmp(pl.Authorization.Value) != 0 || back.Authorization.Nonce != pl.Authorization.Nonce ||
+			back.Authorization.ValidBefore.Cmp(pl.Authorization.ValidBefore) != 0 || string(back.Signature) != string(pl.Signature) {
+			t.Fatalf("round trip changed the payload: %s -> %s (%v)", raw, again, err)
 		}
 	})
 }
@@ -51,3 +74,7 @@ func FuzzVerifyMutation(f *testing.F) {
 		}
 	})
 }
+
+// quoted matches the Go-quoted input a message may echo (a key, a type name the payer wrote),
+// which the Go-wording checks skip.
+var quoted = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
