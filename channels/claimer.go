@@ -200,7 +200,7 @@ const DefaultClaimRoundTimeout = 5 * time.Minute
 
 // claimLeaseFor is how long the claim lease lasts unless renewed: a replica that dies in a
 // round holds the other replicas' rounds up this long at most.
-const claimLeaseFor = 30 * time.Second
+const claimLeaseFor = 15 * time.Second
 
 // holdLease takes the claim lease for a round and keeps renewing it until release is called,
 // which gives it up. A nil release means another replica holds it.

@@ -118,7 +118,7 @@ func TestGatewayKilledWithAChargeInFlight(t *testing.T) {
 	gw.waitStep(failpoint.ClaimSent)
 	gw.kill()
 	gw = startGatewayProcess(t, cfgPath, "", inFlightFor)
-	ch := waitChannel(t, dbPath, id, 30*time.Second, func(ch *store.Channel) bool { return ch.Claimed.Int64() == 1000 })
+	ch := waitChannel(t, dbPath, id, 60*time.Second, func(ch *store.Channel) bool { return ch.Claimed.Int64() == 1000 })
 	onChain, err := e.chain.ChannelState(ctx, common.HexToHash(id))
 	if err != nil {
 		t.Fatal(err)
