@@ -48,7 +48,8 @@ type Config struct {
 	// ListenAddr is the HTTP JSON-RPC address; port 0 picks a free port and
 	// an empty host listens on all interfaces. Default DefaultListenAddr.
 	ListenAddr string
-	// DataDir keeps the chain across restarts; "" keeps it in memory.
+	// DataDir keeps the chain across restarts, a killed process included (every block a
+	// client could read is on disk; see storage); "" keeps it in memory.
 	DataDir string
 	// ChainID defaults to DefaultChainID.
 	ChainID uint64
@@ -109,14 +110,21 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	stack, err := node.New(nodeConfig(cfg, host, port))
+	nodeCfg := nodeConfig(cfg, host, port)
+	store := chooseStorage(nodeCfg.ResolvePath("chaindata"))
+	nodeCfg.DBEngine = store.engine
+	if !store.crashSafe {
+		cfg.Logger.Warn("the dev chain's data dir was created by an earlier version and loses recent blocks if the process is killed; remove it to start a crash-safe chain",
+			"dir", cfg.DataDir)
+	}
+	stack, err := node.New(nodeCfg)
 	if err != nil {
 		return nil, fmt.Errorf("devchain: create node: %w", err)
 	}
 	if err := checkStoredGenesis(stack, genesis.ToBlock().Hash()); err != nil {
 		return nil, errors.Join(err, stack.Close())
 	}
-	backend, beacon, err := registerServices(stack, ethConfig(cfg, genesis))
+	backend, beacon, err := registerServices(stack, ethConfig(cfg, genesis, store))
 	if err != nil {
 		return nil, err
 	}
@@ -295,9 +303,11 @@ func nodeConfig(cfg Config, host string, port int) *node.Config {
 	}
 }
 
-func ethConfig(cfg Config, genesis *core.Genesis) *ethconfig.Config {
+func ethConfig(cfg Config, genesis *core.Genesis, store storage) *ethconfig.Config {
 	ec := ethconfig.Defaults
 	ec.Genesis = genesis
+	ec.StateScheme = store.scheme
+	ec.NoPruning = store.archive
 	ec.NetworkId = cfg.ChainID
 	ec.SyncMode = ethconfig.FullSync
 	// Miner and pool share a 1 wei floor (as in geth --dev): a transaction
@@ -313,7 +323,11 @@ func ethConfig(cfg Config, genesis *core.Genesis) *ethconfig.Config {
 	ec.DatabaseCache = 64
 	ec.TrieCleanCache = 32
 	ec.TrieDirtyCache = 32
-	ec.SnapshotCache = 16
+	if store.crashSafe {
+		ec.SnapshotCache = 0
+	} else {
+		ec.SnapshotCache = 16
+	}
 	// eth_getLogs scans blocks directly instead of running the background
 	// log indexer, which a short dev chain does not need.
 	ec.LogNoHistory = true
