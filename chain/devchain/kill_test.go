@@ -36,9 +36,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// killConfig is the chain both the killed child and the test reopen.
+// killConfig is the chain both the killed child and the test reopen. It is unpaced: a block
+// every few milliseconds leaves the most writes in flight at the kill.
 func killConfig(dir string) Config {
-	return Config{ListenAddr: "127.0.0.1:0", DataDir: dir, Alloc: devAlloc(killSenders)}
+	return Config{ListenAddr: "127.0.0.1:0", DataDir: dir, Alloc: devAlloc(killSenders), Unpaced: true}
 }
 
 // TestKilledChainKeepsEverySeenReceipt: a process mining transfers from several senders is
