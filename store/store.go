@@ -80,10 +80,11 @@ type Store interface {
 	// oldest first, for recovery at start-up.
 	UnfinishedPayments(ctx context.Context) ([]Payment, error)
 	// RecentSettlements returns settled and vanished payments last updated
-	// at or after since whose id is above afterID, lowest id first, at most
-	// limit of them (bounded like PaymentFilter.Limit): the settlements
-	// worth checking against the chain again, a page at a time.
-	RecentSettlements(ctx context.Context, since time.Time, afterID int64, limit int) ([]Payment, error)
+	// at or after since, newest (highest id) first, at most limit of them
+	// (bounded like PaymentFilter.Limit): the settlements worth checking
+	// against the chain again. beforeID > 0 returns only smaller ids, for
+	// paging: pass the last id of the previous page.
+	RecentSettlements(ctx context.Context, since time.Time, beforeID int64, limit int) ([]Payment, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

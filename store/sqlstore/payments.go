@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -212,8 +213,11 @@ func (s *Store) UnfinishedPayments(ctx context.Context) ([]store.Payment, error)
 }
 
 // RecentSettlements implements store.Store.
-func (s *Store) RecentSettlements(ctx context.Context, since time.Time, afterID int64, limit int) ([]store.Payment, error) {
-	ps, err := s.queryMany(ctx, s.q.recentSettled, s.dialect.TimeValue(normalizeTime(since)), afterID, listLimit(limit))
+func (s *Store) RecentSettlements(ctx context.Context, since time.Time, beforeID int64, limit int) ([]store.Payment, error) {
+	if beforeID <= 0 {
+		beforeID = math.MaxInt64
+	}
+	ps, err := s.queryMany(ctx, s.q.recentSettled, s.dialect.TimeValue(normalizeTime(since)), beforeID, listLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("recent settlements: %w", err)
 	}

@@ -63,6 +63,6 @@ WHERE status IN ('reserved', 'submitted') ORDER BY id`),
 		release:       d.bind(releaseSQL),
 		markVanished:  d.bind(markVanishedSQL),
 		recentSettled: d.bind(`SELECT ` + paymentColumns + ` FROM payments
-WHERE status IN ('settled', 'vanished') AND updated_at >= ? AND id > ? ORDER BY id LIMIT ?`),
+WHERE status IN ('settled', 'vanished') AND updated_at >= ? AND id < ? ORDER BY id DESC LIMIT ?`),
 	}
 }

@@ -150,8 +150,8 @@ func testUnfinishedPayments(t *testing.T, h *harness) {
 	}
 }
 
-// testRecentSettlements: settled and vanished payments updated since a time, a page at a time in
-// id order; nothing else.
+// testRecentSettlements: settled and vanished payments updated since a time, newest first, a
+// page at a time; nothing else.
 func testRecentSettlements(t *testing.T, h *harness) {
 	s := h.store(t)
 	ctx := t.Context()
@@ -182,21 +182,21 @@ func testRecentSettlements(t *testing.T, h *harness) {
 	must(t, "vanish the old one", s.MarkVanished(ctx, old, reasonVanished))
 
 	cases := []struct {
-		name    string
-		since   time.Time
-		afterID int64
-		limit   int
-		want    []int64
+		name     string
+		since    time.Time
+		beforeID int64
+		limit    int
+		want     []int64
 	}{
-		{"all since", since, 0, 0, []int64{old, first, vanished, last}},
-		{"from the start of time", time.Time{}, 0, 0, []int64{old, first, vanished, last}},
+		{"all since", since, 0, 0, []int64{last, vanished, first, old}},
+		{"from the start of time", time.Time{}, 0, 0, []int64{last, vanished, first, old}},
 		{"after the window", h.clock.Now().Add(time.Microsecond), 0, 0, []int64{}},
-		{"first page", since, 0, 2, []int64{old, first}},
-		{"next page", since, first, 2, []int64{vanished, last}},
-		{"past the end", since, last, 2, []int64{}},
+		{"first page", since, 0, 2, []int64{last, vanished}},
+		{"next page", since, vanished, 2, []int64{first, old}},
+		{"past the end", since, old, 2, []int64{}},
 	}
 	for _, tc := range cases {
-		got, err := s.RecentSettlements(ctx, tc.since, tc.afterID, tc.limit)
+		got, err := s.RecentSettlements(ctx, tc.since, tc.beforeID, tc.limit)
 		must(t, "RecentSettlements "+tc.name, err)
 		if got == nil {
 			t.Fatalf("%s: nil slice, want empty", tc.name)
@@ -204,7 +204,7 @@ func testRecentSettlements(t *testing.T, h *harness) {
 		checkIDs(t, tc.name, got, tc.want...)
 	}
 	// Records come back whole.
-	got, err = s.RecentSettlements(ctx, since, first, 1)
+	got, err = s.RecentSettlements(ctx, since, last, 1)
 	must(t, "RecentSettlements", err)
 	checkPayment(t, &got[0], *mustGet(t, s, vanished))
 	if got[0].Status != store.StatusVanished || got[0].ErrorReason != reasonVanished {
