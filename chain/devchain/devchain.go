@@ -238,6 +238,9 @@ func sealFirstBlock(ctx context.Context, backend *eth.Ethereum, sealer *sealer) 
 		if err := sealer.adjustTime(time.Duration(back) * time.Second); err != nil {
 			return fmt.Errorf("devchain: seal the first block: %w", err)
 		}
+		if chain.CurrentBlock().Number.Sign() == 0 {
+			return errors.New("devchain: could not seal the first block")
+		}
 	}
 	for !chain.TxIndexDone() {
 		select {
@@ -334,11 +337,7 @@ func ethConfig(cfg Config, genesis *core.Genesis, store storage) *ethconfig.Conf
 	ec.DatabaseCache = 64
 	ec.TrieCleanCache = 32
 	ec.TrieDirtyCache = 32
-	if store.crashSafe {
-		ec.SnapshotCache = 0
-	} else {
-		ec.SnapshotCache = 16
-	}
+	ec.SnapshotCache = store.snapshotCache
 	// eth_getLogs scans blocks directly instead of running the background
 	// log indexer, which a short dev chain does not need.
 	ec.LogNoHistory = true

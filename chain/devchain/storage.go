@@ -19,10 +19,11 @@ import (
 // could read survives a SIGKILL of the process. Nothing is fsynced, so a power cut may still
 // lose the last blocks.
 type storage struct {
-	engine    string // node.Config.DBEngine; "" opens whatever exists
-	scheme    string // ethconfig.Config.StateScheme; "" keeps the stored one
-	archive   bool   // ethconfig.Config.NoPruning
-	crashSafe bool
+	engine        string // node.Config.DBEngine; "" opens whatever exists
+	scheme        string // ethconfig.Config.StateScheme; "" keeps the stored one
+	archive       bool   // ethconfig.Config.NoPruning
+	snapshotCache int    // ethconfig.Config.SnapshotCache, in MB; 0 keeps no snapshot layers
+	crashSafe     bool
 }
 
 // chooseStorage picks the storage for the chain database at chaindata ("" when in memory). A
@@ -30,7 +31,7 @@ type storage struct {
 // it is not possible in place, and a newcomer's chain should not vanish on an upgrade.
 func chooseStorage(chaindata string) storage {
 	if chaindata != "" && rawdb.PreexistingDatabase(chaindata) == rawdb.DBPebble {
-		return storage{}
+		return storage{snapshotCache: 16}
 	}
 	return storage{engine: rawdb.DBLeveldb, scheme: rawdb.HashScheme, archive: true, crashSafe: true}
 }
