@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -19,9 +20,12 @@ type ReconcileLedger interface {
 	MarkSettled(ctx context.Context, id int64, txHash string) error
 	MarkFailed(ctx context.Context, id int64, reason string) error
 	ReleasePayment(ctx context.Context, id int64, reason string) error
+	RecentSettlements(ctx context.Context, since time.Time, beforeID int64, limit int) ([]store.Payment, error)
+	MarkVanished(ctx context.Context, id int64, reason string) error
 }
 
-// Reconciler finishes payments that a crash, an RPC outage or a slow chain left unfinished.
+// Reconciler finishes payments that a crash, an RPC outage or a slow chain left unfinished, and
+// notices settlements that left the chain (RecheckOnce).
 //
 // A reserved payment was never broadcast (the hash is recorded before broadcast), and the request
 // it paid for was never answered, so it is released. A submitted payment is looked up by its
@@ -29,12 +33,20 @@ type ReconcileLedger interface {
 // expired, and with the nonce still unused, means it can never land, so it failed.
 type Reconciler struct {
 	Ledger ReconcileLedger
-	Chain  Chain
-	// MinAge skips payments younger than this, which a live request may still be working on
-	// (default 2 minutes).
+	Chain  ReconcileChain
+	// MinAge skips payments younger than this (since their last change), which a live request
+	// may still be working on, or a lagging node may not know yet (default 2 minutes).
 	MinAge time.Duration
-	Now    func() time.Time
-	Logger *slog.Logger
+	// RecheckWindow is how long after it settled (or vanished) a payment is checked against the
+	// chain again (default DefaultRecheckWindow).
+	RecheckWindow time.Duration
+	// RecheckBatch caps the settlements checked per round (default DefaultRecheckBatch).
+	RecheckBatch int
+	Now          func() time.Time
+	Logger       *slog.Logger
+
+	recheckMu     sync.Mutex
+	recheckCursor int64 // where the next re-check page starts; guarded by recheckMu
 }
 
 // RunOnce reconciles every unfinished payment once and reports how many it finished.
@@ -43,13 +55,7 @@ func (r *Reconciler) RunOnce(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	now, minAge := time.Now(), r.MinAge
-	if r.Now != nil {
-		now = r.Now()
-	}
-	if minAge == 0 {
-		minAge = 2 * time.Minute
-	}
+	now, minAge := r.now(), r.minAge()
 	done := 0
 	for _, p := range pending {
 		if now.Sub(p.UpdatedAt) < minAge {
@@ -67,8 +73,8 @@ func (r *Reconciler) RunOnce(ctx context.Context) (int, error) {
 	return done, nil
 }
 
-// Run reconciles every interval until ctx ends, starting one interval from now (run RunOnce
-// first for a pass at start-up).
+// Run reconciles and re-checks a page of settlements every interval until ctx ends, starting one
+// interval from now (run RunOnce and RecheckOnce first for a pass at start-up).
 func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
 	for {
 		select {
@@ -80,6 +86,9 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
 			r.log().Warn("reconciliation round failed", "err", err)
 		} else if n > 0 {
 			r.log().Info("reconciled unfinished payments", "count", n)
+		}
+		if _, err := r.RecheckOnce(ctx); err != nil {
+			r.log().Warn("settlement re-check round failed", "err", err)
 		}
 	}
 }
@@ -112,6 +121,20 @@ func (r *Reconciler) reconcile(ctx context.Context, p store.Payment, now time.Ti
 		return false, nil
 	}
 	return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactValidBefore))
+}
+
+func (r *Reconciler) minAge() time.Duration {
+	if r.MinAge == 0 {
+		return 2 * time.Minute
+	}
+	return r.MinAge
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 func (r *Reconciler) log() *slog.Logger {

@@ -7,12 +7,13 @@ import (
 
 // PaymentStatus is the settlement state of an exact-scheme payment.
 //
-//	reserved ──► submitted ──► settled
+//	reserved ──► submitted ──► settled ◄──► vanished
 //	   │  │          └───────► failed
 //	   │  ├──────────────────► settled | failed
 //	   └─────────────────────► released
 //
-// settled, failed and released are terminal.
+// failed and released are terminal. settled and vanished change only when the chain does: a
+// settlement whose transaction left the chain vanishes, and settles again if it comes back.
 type PaymentStatus string
 
 // Payment states.
@@ -22,20 +23,25 @@ const (
 	StatusSettled   PaymentStatus = "settled"   // receipt status 1
 	StatusFailed    PaymentStatus = "failed"    // settlement failed terminally (ErrorReason)
 	StatusReleased  PaymentStatus = "released"  // reservation given back, never sent
+	// StatusVanished: settled, then the transaction left the chain (a reorg deeper than the
+	// confirmations, or a reset chain) and the authorization was not used otherwise. The request
+	// was served; the transfer did not happen (ErrorReason says why).
+	StatusVanished PaymentStatus = "vanished"
 )
 
 // Valid reports whether s is one of the known states.
 func (s PaymentStatus) Valid() bool {
 	switch s {
-	case StatusReserved, StatusSubmitted, StatusSettled, StatusFailed, StatusReleased:
+	case StatusReserved, StatusSubmitted, StatusSettled, StatusFailed, StatusReleased, StatusVanished:
 		return true
 	}
 	return false
 }
 
-// Terminal reports whether no further transition leaves s.
+// Terminal reports whether s is final as far as the gateway's own work goes: nothing more is
+// sent for it. Only the chain can still move a settled payment to vanished and back.
 func (s PaymentStatus) Terminal() bool {
-	return s == StatusSettled || s == StatusFailed || s == StatusReleased
+	return s == StatusSettled || s == StatusFailed || s == StatusReleased || s == StatusVanished
 }
 
 // Payment is one exact-scheme authorization the gateway accepted for a

@@ -14,6 +14,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 var (
@@ -53,10 +54,15 @@ type Store interface {
 	// another hash on a submitted payment replaces the first (the node
 	// refused that transaction, or a replacement was sent).
 	MarkSubmitted(ctx context.Context, id int64, txHash string) error
-	// MarkSettled moves a reserved or submitted payment to settled. The
-	// hash may differ from the submitted one (a replacement transaction).
-	// Repeating it with the same hash succeeds.
+	// MarkSettled moves a reserved, submitted or vanished payment to
+	// settled, clearing ErrorReason. The hash may differ from the submitted
+	// one (a replacement transaction). Repeating it with the same hash
+	// succeeds.
 	MarkSettled(ctx context.Context, id int64, txHash string) error
+	// MarkVanished moves a settled payment to vanished with a reason: its
+	// transaction is no longer on chain. Repeating it succeeds and keeps the
+	// first reason.
+	MarkVanished(ctx context.Context, id int64, reason string) error
 	// MarkFailed moves a reserved or submitted payment to failed with an
 	// x402 reason code.
 	MarkFailed(ctx context.Context, id int64, reason string) error
@@ -74,6 +80,12 @@ type Store interface {
 	// UnfinishedPayments returns every reserved or submitted payment,
 	// oldest first, for recovery at start-up.
 	UnfinishedPayments(ctx context.Context) ([]Payment, error)
+	// RecentSettlements returns settled and vanished payments last updated
+	// at or after since, newest (highest id) first, at most limit of them
+	// (bounded like PaymentFilter.Limit): the settlements worth checking
+	// against the chain again. beforeID > 0 returns only smaller ids, for
+	// paging: pass the last id of the previous page.
+	RecentSettlements(ctx context.Context, since time.Time, beforeID int64, limit int) ([]Payment, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

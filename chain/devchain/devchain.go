@@ -1,8 +1,10 @@
 // Package devchain runs an in-process Ethereum development chain: a
 // go-ethereum node built the way `geth --dev` builds it (node + eth service +
-// simulated beacon with period 0), so every transaction is mined as soon as
-// it reaches the pool. It serves JSON-RPC over HTTP for external clients and
-// can pre-place contracts into genesis at fixed addresses.
+// simulated beacon with period 0), so transactions are mined as they reach
+// the pool, at most one block a second so that the chain's clock never runs
+// ahead of the wall clock (see sealer). It survives a kill of its process
+// (see storage). It serves JSON-RPC over HTTP for external clients and can
+// pre-place contracts into genesis at fixed addresses.
 //
 // It is for local development and tests only. It does not import other
 // project packages; callers pass balances and contract bytecode in.
@@ -48,7 +50,8 @@ type Config struct {
 	// ListenAddr is the HTTP JSON-RPC address; port 0 picks a free port and
 	// an empty host listens on all interfaces. Default DefaultListenAddr.
 	ListenAddr string
-	// DataDir keeps the chain across restarts; "" keeps it in memory.
+	// DataDir keeps the chain across restarts, a killed process included (every block a
+	// client could read is on disk; see storage); "" keeps it in memory.
 	DataDir string
 	// ChainID defaults to DefaultChainID.
 	ChainID uint64
@@ -60,6 +63,11 @@ type Config struct {
 	GasLimit uint64
 	// Logger receives the node's warnings and errors; default discards.
 	Logger *slog.Logger
+	// Unpaced seals a block as soon as transactions arrive, however many a
+	// second, as geth --dev does. Each block is at least a second after its
+	// parent, so under load the chain's clock then runs ahead of the wall
+	// clock. For tests that need many blocks quickly; see sealer.
+	Unpaced bool
 }
 
 func (c Config) withDefaults() Config {
@@ -82,7 +90,7 @@ func (c Config) withDefaults() Config {
 type Chain struct {
 	stack   *node.Node
 	eth     *eth.Ethereum
-	beacon  *catalyst.SimulatedBeacon
+	sealer  *sealer
 	rpcURL  string
 	chainID *big.Int
 
@@ -109,18 +117,25 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	stack, err := node.New(nodeConfig(cfg, host, port))
+	nodeCfg := nodeConfig(cfg, host, port)
+	store := chooseStorage(nodeCfg.ResolvePath("chaindata"))
+	nodeCfg.DBEngine = store.engine
+	if !store.crashSafe {
+		cfg.Logger.Warn("the dev chain's data dir was created by an earlier version and loses recent blocks if the process is killed; remove it to start a crash-safe chain",
+			"dir", cfg.DataDir)
+	}
+	stack, err := node.New(nodeCfg)
 	if err != nil {
 		return nil, fmt.Errorf("devchain: create node: %w", err)
 	}
 	if err := checkStoredGenesis(stack, genesis.ToBlock().Hash()); err != nil {
 		return nil, errors.Join(err, stack.Close())
 	}
-	backend, beacon, err := registerServices(stack, ethConfig(cfg, genesis))
+	backend, sealer, err := registerServices(stack, ethConfig(cfg, genesis, store), cfg.Unpaced)
 	if err != nil {
 		return nil, err
 	}
-	if err := sealFirstBlock(ctx, backend, beacon); err != nil {
+	if err := sealFirstBlock(ctx, backend, sealer); err != nil {
 		return nil, errors.Join(err, abandon(stack))
 	}
 	if err := stack.Start(); err != nil {
@@ -132,7 +147,7 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	c := &Chain{
 		stack:   stack,
 		eth:     backend,
-		beacon:  beacon,
+		sealer:  sealer,
 		rpcURL:  dialableURL(stack.HTTPEndpoint()),
 		chainID: new(big.Int).SetUint64(cfg.ChainID),
 	}
@@ -162,10 +177,10 @@ func checkStoredGenesis(stack *node.Node, want common.Hash) error {
 	return nil
 }
 
-// registerServices adds the eth service, the log filter API and the
-// simulated beacon to stack, mirroring what geth does for --dev.
-// On error the node is closed.
-func registerServices(stack *node.Node, ethCfg *ethconfig.Config) (*eth.Ethereum, *catalyst.SimulatedBeacon, error) {
+// registerServices adds the eth service, the log filter API, the
+// simulated beacon and its sealer to stack, mirroring what geth does for
+// --dev. On error the node is closed.
+func registerServices(stack *node.Node, ethCfg *ethconfig.Config, unpaced bool) (*eth.Ethereum, *sealer, error) {
 	backend, err := eth.New(stack, ethCfg)
 	if err != nil {
 		var mismatch *core.GenesisMismatchError
@@ -183,17 +198,19 @@ func registerServices(stack *node.Node, ethCfg *ethconfig.Config) (*eth.Ethereum
 	})
 	stack.RegisterAPIs([]rpc.API{{Namespace: "eth", Service: filters.NewFilterAPI(filterSystem)}})
 
-	// Period 0: the beacon's API loop seals a block whenever the pool
-	// reports new transactions, which is what makes the chain "instant".
+	// Period 0: the beacon seals only when asked. The sealer asks, paced (see sealer); it
+	// replaces the beacon's own on-demand loop, which comes with the "dev" RPC namespace (not
+	// served here anyway).
 	beacon, err := catalyst.NewSimulatedBeacon(0, common.Address{}, backend)
 	if err != nil {
 		return nil, nil, errors.Join(
 			fmt.Errorf("devchain: create simulated beacon: %w", err),
 			abandon(stack))
 	}
-	catalyst.RegisterSimulatedBeaconAPIs(stack, beacon)
 	stack.RegisterLifecycle(beacon)
-	return backend, beacon, nil
+	sealer := newSealer(backend, beacon, unpaced)
+	stack.RegisterLifecycle(sealer)
+	return backend, sealer, nil
 }
 
 // abandon shuts down a node whose services were created but not started.
@@ -210,12 +227,17 @@ func abandon(stack *node.Node) error {
 // still at genesis, geth's indexer reports "in progress" until it has indexed
 // a block, and eth_getTransactionReceipt then answers "transaction indexing
 // is in progress" instead of null, which breaks clients polling for receipts.
-func sealFirstBlock(ctx context.Context, backend *eth.Ethereum, beacon *catalyst.SimulatedBeacon) error {
+func sealFirstBlock(ctx context.Context, backend *eth.Ethereum, sealer *sealer) error {
 	chain := backend.BlockChain()
-	if chain.CurrentBlock().Number.Sign() == 0 {
-		// Nothing else can seal concurrently: the pool is empty and the RPC
-		// endpoint is not open yet.
-		beacon.Commit()
+	if genesis := chain.CurrentBlock(); genesis.Number.Sign() == 0 {
+		// Stamped a second in the past, so that the first transaction is
+		// mined at once instead of waiting for the next second (see sealer).
+		// The pool is empty, the RPC endpoint is not open yet and the
+		// sealer's loop has not started: nothing seals concurrently.
+		back := max(time.Now().Unix()-1-int64(genesis.Time), 1)
+		if err := sealer.adjustTime(time.Duration(back) * time.Second); err != nil {
+			return fmt.Errorf("devchain: seal the first block: %w", err)
+		}
 		if chain.CurrentBlock().Number.Sign() == 0 {
 			return errors.New("devchain: could not seal the first block")
 		}
@@ -236,7 +258,7 @@ func sealFirstBlock(ctx context.Context, backend *eth.Ethereum, beacon *catalyst
 // escrow withdraw delay; d is whole seconds.
 func (c *Chain) AdjustTime(ctx context.Context, d time.Duration) error {
 	for {
-		err := c.beacon.AdjustTime(d)
+		err := c.sealer.adjustTime(d)
 		if err == nil {
 			return nil
 		}
@@ -295,9 +317,11 @@ func nodeConfig(cfg Config, host string, port int) *node.Config {
 	}
 }
 
-func ethConfig(cfg Config, genesis *core.Genesis) *ethconfig.Config {
+func ethConfig(cfg Config, genesis *core.Genesis, store storage) *ethconfig.Config {
 	ec := ethconfig.Defaults
 	ec.Genesis = genesis
+	ec.StateScheme = store.scheme
+	ec.NoPruning = store.archive
 	ec.NetworkId = cfg.ChainID
 	ec.SyncMode = ethconfig.FullSync
 	// Miner and pool share a 1 wei floor (as in geth --dev): a transaction
@@ -313,7 +337,7 @@ func ethConfig(cfg Config, genesis *core.Genesis) *ethconfig.Config {
 	ec.DatabaseCache = 64
 	ec.TrieCleanCache = 32
 	ec.TrieDirtyCache = 32
-	ec.SnapshotCache = 16
+	ec.SnapshotCache = store.snapshotCache
 	// eth_getLogs scans blocks directly instead of running the background
 	// log indexer, which a short dev chain does not need.
 	ec.LogNoHistory = true

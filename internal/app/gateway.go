@@ -263,6 +263,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	if _, err := g.reconciler.RunOnce(ctx); err != nil {
 		g.log.Warn("start-up reconciliation failed", "err", err)
 	}
+	if _, err := g.reconciler.RecheckOnce(ctx); err != nil {
+		g.log.Warn("start-up settlement re-check failed", "err", err)
+	}
 	// The background jobs use the store and the chain: Serve returns only once they stopped, so
 	// that Close never pulls either from under a claim or a reconciliation in progress.
 	var jobs sync.WaitGroup

@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/payper/payper/store"
 )
@@ -60,6 +62,18 @@ func (s *Store) MarkSettled(ctx context.Context, id int64, txHash string) error 
 		return err
 	}
 	return s.transition(ctx, id, store.StatusSettled, s.q.markSettled, h, h)
+}
+
+// MarkVanished implements store.Store.
+func (s *Store) MarkVanished(ctx context.Context, id int64, reason string) error {
+	err := s.transition(ctx, id, store.StatusVanished, s.q.markVanished, reason, "")
+	if errors.Is(err, store.ErrConflict) {
+		// A repeat (another replica's reconciler got there first) is not a conflict.
+		if p, gerr := s.GetPayment(ctx, id); gerr == nil && p.Status == store.StatusVanished {
+			return nil
+		}
+	}
+	return err
 }
 
 // MarkFailed implements store.Store.
@@ -194,6 +208,18 @@ func (s *Store) UnfinishedPayments(ctx context.Context) ([]store.Payment, error)
 	ps, err := s.queryMany(ctx, s.q.unfinished)
 	if err != nil {
 		return nil, fmt.Errorf("unfinished payments: %w", err)
+	}
+	return ps, nil
+}
+
+// RecentSettlements implements store.Store.
+func (s *Store) RecentSettlements(ctx context.Context, since time.Time, beforeID int64, limit int) ([]store.Payment, error) {
+	if beforeID <= 0 {
+		beforeID = math.MaxInt64
+	}
+	ps, err := s.queryMany(ctx, s.q.recentSettled, s.dialect.TimeValue(normalizeTime(since)), beforeID, listLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("recent settlements: %w", err)
 	}
 	return ps, nil
 }

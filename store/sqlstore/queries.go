@@ -17,6 +17,8 @@ type queries struct {
 	markSettled   string
 	markFailed    string
 	release       string
+	markVanished  string
+	recentSettled string
 }
 
 // The ON CONFLICT target names the partial unique index, so a concurrent
@@ -35,8 +37,10 @@ const (
 WHERE id = ? AND status = 'reserved'`
 	resubmitSQL = `UPDATE payments SET tx_hash = ?, updated_at = ?
 WHERE id = ? AND status = 'submitted'`
-	markSettledSQL = `UPDATE payments SET status = 'settled', tx_hash = ?, updated_at = ?
-WHERE id = ? AND status IN ('reserved', 'submitted')`
+	markSettledSQL = `UPDATE payments SET status = 'settled', tx_hash = ?, error_reason = '', updated_at = ?
+WHERE id = ? AND status IN ('reserved', 'submitted', 'vanished')`
+	markVanishedSQL = `UPDATE payments SET status = 'vanished', error_reason = ?, updated_at = ?
+WHERE id = ? AND status = 'settled'`
 	markFailedSQL = `UPDATE payments SET status = 'failed', error_reason = ?, updated_at = ?
 WHERE id = ? AND status IN ('reserved', 'submitted')`
 	releaseSQL = `UPDATE payments SET status = 'released', error_reason = ?, updated_at = ?
@@ -57,5 +61,8 @@ WHERE status IN ('reserved', 'submitted') ORDER BY id`),
 		markSettled:   d.bind(markSettledSQL),
 		markFailed:    d.bind(markFailedSQL),
 		release:       d.bind(releaseSQL),
+		markVanished:  d.bind(markVanishedSQL),
+		recentSettled: d.bind(`SELECT ` + paymentColumns + ` FROM payments
+WHERE status IN ('settled', 'vanished') AND updated_at >= ? AND id < ? ORDER BY id DESC LIMIT ?`),
 	}
 }

@@ -149,3 +149,65 @@ func testUnfinishedPayments(t *testing.T, h *harness) {
 		t.Fatalf("submitted payment came back as %s %q", got[1].Status, got[1].TxHash)
 	}
 }
+
+// testRecentSettlements: settled and vanished payments updated since a time, newest first, a
+// page at a time; nothing else.
+func testRecentSettlements(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	got, err := s.RecentSettlements(ctx, time.Time{}, 0, 0)
+	must(t, "RecentSettlements on empty store", err)
+	checkIDs(t, "empty store", got)
+
+	settle := func(n int) int64 {
+		id := mustReserve(t, s, newPayment(n))
+		must(t, "settle", s.MarkSettled(ctx, id, txHash(n)))
+		return id
+	}
+	old := settle(1)
+	h.clock.Advance(time.Hour)
+	since := h.clock.Now()
+	first := settle(2) // settled exactly at since: included
+	h.clock.Advance(time.Second)
+	vanished := settle(3)
+	must(t, "vanish", s.MarkVanished(ctx, vanished, reasonVanished))
+	mustReserve(t, s, newPayment(4)) // reserved
+	submitted := mustReserve(t, s, newPayment(5))
+	must(t, "submit", s.MarkSubmitted(ctx, submitted, txHash(5)))
+	failed := mustReserve(t, s, newPayment(6))
+	must(t, "fail", s.MarkFailed(ctx, failed, reasonFailed))
+	last := settle(7)
+	// An old settlement that vanished recently is recent again.
+	h.clock.Advance(time.Second)
+	must(t, "vanish the old one", s.MarkVanished(ctx, old, reasonVanished))
+
+	cases := []struct {
+		name     string
+		since    time.Time
+		beforeID int64
+		limit    int
+		want     []int64
+	}{
+		{"all since", since, 0, 0, []int64{last, vanished, first, old}},
+		{"from the start of time", time.Time{}, 0, 0, []int64{last, vanished, first, old}},
+		{"after the window", h.clock.Now().Add(time.Microsecond), 0, 0, []int64{}},
+		{"first page", since, 0, 2, []int64{last, vanished}},
+		{"next page", since, vanished, 2, []int64{first, old}},
+		{"past the end", since, old, 2, []int64{}},
+	}
+	for _, tc := range cases {
+		got, err := s.RecentSettlements(ctx, tc.since, tc.beforeID, tc.limit)
+		must(t, "RecentSettlements "+tc.name, err)
+		if got == nil {
+			t.Fatalf("%s: nil slice, want empty", tc.name)
+		}
+		checkIDs(t, tc.name, got, tc.want...)
+	}
+	// Records come back whole.
+	got, err = s.RecentSettlements(ctx, since, last, 1)
+	must(t, "RecentSettlements", err)
+	checkPayment(t, &got[0], *mustGet(t, s, vanished))
+	if got[0].Status != store.StatusVanished || got[0].ErrorReason != reasonVanished {
+		t.Fatalf("vanished payment came back as %s %q", got[0].Status, got[0].ErrorReason)
+	}
+}

@@ -51,6 +51,7 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 		{"ListPayments", testListPayments},
 		{"ListPaymentsDefaultLimit", testListPaymentsDefaultLimit},
 		{"UnfinishedPayments", testUnfinishedPayments},
+		{"RecentSettlements", testRecentSettlements},
 		{"SurvivesReopen", testSurvivesReopen},
 		{"ClosedStoreIsUnavailable", testClosedStoreIsUnavailable},
 		{"CanceledContext", testCanceledContext},

@@ -17,6 +17,7 @@ func txHash(n int) string {
 const (
 	reasonFailed   = "invalid_exact_evm_transaction_failed"
 	reasonReleased = "upstream_error"
+	reasonVanished = "transaction_vanished"
 	reasonNew      = "settlement_timeout"
 )
 
@@ -38,6 +39,12 @@ var setups = map[store.PaymentStatus]func(ctx context.Context, s store.Store, id
 	store.StatusReleased: func(ctx context.Context, s store.Store, id int64) error {
 		return s.ReleasePayment(ctx, id, reasonReleased)
 	},
+	store.StatusVanished: func(ctx context.Context, s store.Store, id int64) error {
+		if err := s.MarkSettled(ctx, id, txHash(1)); err != nil {
+			return err
+		}
+		return s.MarkVanished(ctx, id, reasonVanished)
+	},
 }
 
 type operation struct {
@@ -52,6 +59,7 @@ var (
 	settle2 = operation{"MarkSettled(h2)", func(ctx context.Context, s store.Store, id int64) error { return s.MarkSettled(ctx, id, txHash(2)) }}
 	fail    = operation{"MarkFailed", func(ctx context.Context, s store.Store, id int64) error { return s.MarkFailed(ctx, id, reasonNew) }}
 	release = operation{"ReleasePayment", func(ctx context.Context, s store.Store, id int64) error { return s.ReleasePayment(ctx, id, reasonNew) }}
+	vanish  = operation{"MarkVanished", func(ctx context.Context, s store.Store, id int64) error { return s.MarkVanished(ctx, id, reasonNew) }}
 )
 
 // outcome is the record after an operation. changed means UpdatedAt moves
@@ -72,6 +80,7 @@ var untouched = map[store.PaymentStatus]outcome{
 	store.StatusSettled:   {status: store.StatusSettled, hash: txHash(1)},
 	store.StatusFailed:    {status: store.StatusFailed, reason: reasonFailed},
 	store.StatusReleased:  {status: store.StatusReleased, reason: reasonReleased},
+	store.StatusVanished:  {status: store.StatusVanished, hash: txHash(1), reason: reasonVanished},
 }
 
 func conflict(from store.PaymentStatus) outcome {
@@ -82,7 +91,7 @@ func conflict(from store.PaymentStatus) outcome {
 
 func testTransitions(t *testing.T, h *harness) {
 	s := h.store(t)
-	R, U, S, F, X := store.StatusReserved, store.StatusSubmitted, store.StatusSettled, store.StatusFailed, store.StatusReleased
+	R, U, S, F, X, V := store.StatusReserved, store.StatusSubmitted, store.StatusSettled, store.StatusFailed, store.StatusReleased, store.StatusVanished
 	cases := []struct {
 		from store.PaymentStatus
 		op   operation
@@ -92,6 +101,7 @@ func testTransitions(t *testing.T, h *harness) {
 		{R, settle1, outcome{status: S, hash: txHash(1), changed: true}},
 		{R, fail, outcome{status: F, reason: reasonNew, changed: true}},
 		{R, release, outcome{status: X, reason: reasonNew, changed: true}},
+		{R, vanish, conflict(R)},
 
 		{U, submit1, untouched[U]},                                       // idempotent repeat
 		{U, submit2, outcome{status: U, hash: txHash(2), changed: true}}, // replacement tx
@@ -99,6 +109,7 @@ func testTransitions(t *testing.T, h *harness) {
 		{U, settle2, outcome{status: S, hash: txHash(2), changed: true}}, // replacement tx
 		{U, fail, outcome{status: F, hash: txHash(1), reason: reasonNew, changed: true}},
 		{U, release, conflict(U)}, // it may already be on chain
+		{U, vanish, conflict(U)},  // only what was settled can vanish
 
 		{S, submit1, conflict(S)},
 		{S, submit2, conflict(S)},
@@ -106,16 +117,26 @@ func testTransitions(t *testing.T, h *harness) {
 		{S, settle2, conflict(S)},
 		{S, fail, conflict(S)},
 		{S, release, conflict(S)},
+		{S, vanish, outcome{status: V, hash: txHash(1), reason: reasonNew, changed: true}},
 
 		{F, submit1, conflict(F)},
 		{F, settle1, conflict(F)},
 		{F, fail, conflict(F)},
 		{F, release, conflict(F)},
+		{F, vanish, conflict(F)},
 
 		{X, submit1, conflict(X)},
 		{X, settle1, conflict(X)},
 		{X, fail, conflict(X)},
 		{X, release, conflict(X)},
+		{X, vanish, conflict(X)},
+
+		{V, vanish, untouched[V]}, // repeat keeps the first reason
+		{V, settle1, outcome{status: S, hash: txHash(1), changed: true}}, // back on chain
+		{V, settle2, outcome{status: S, hash: txHash(2), changed: true}}, // found under another hash
+		{V, submit1, conflict(V)},
+		{V, fail, conflict(V)},
+		{V, release, conflict(V)},
 	}
 	for i, tc := range cases {
 		name := fmt.Sprintf("%s then %s", tc.from, tc.op.name)
@@ -174,7 +195,7 @@ func testUnknownID(t *testing.T, h *harness) {
 	mustReserve(t, s, newPayment(1))
 	_, err := s.GetPayment(ctx, missing)
 	wantErr(t, "GetPayment", err, store.ErrNotFound)
-	for _, op := range []operation{submit1, settle1, fail, release} {
+	for _, op := range []operation{submit1, settle1, fail, release, vanish} {
 		wantErr(t, op.name, op.apply(ctx, s, missing), store.ErrNotFound)
 	}
 }
