@@ -29,15 +29,15 @@ type Proxy struct {
 	target *url.URL
 	client *http.Client
 
-	mu           sync.Mutex
-	faults       []*activeFault
-	calls        map[string]int
-	sent         []Sent
-	addr         string
-	ln           net.Listener
-	srv          *http.Server
-	hangup       bool // down, closing every connection without an answer
-	closed       bool
+	mu     sync.Mutex
+	faults []*activeFault
+	calls  map[string]int
+	sent   []Sent
+	addr   string
+	ln     net.Listener
+	srv    *http.Server
+	hangup bool // down, closing every connection without an answer
+	closed bool
 
 	nonceMu      sync.Mutex
 	firstAtNonce map[string]common.Hash // sender/nonce -> the first transaction seen there
