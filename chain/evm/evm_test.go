@@ -22,6 +22,7 @@ import (
 	"github.com/payper/payper/chain/devchain"
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/contracts/testusdc"
+	"github.com/payper/payper/internal/faultrpc"
 )
 
 var tokenAddr = common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -108,7 +109,7 @@ func TestSendRecordsHashBeforeBroadcastAndReportsReverts(t *testing.T) {
 }
 
 func mustNonce(t *testing.T, c *Client) uint64 {
-	n, err := c.eth.PendingNonceAt(context.Background(), c.SettlerAddress())
+	n, err := c.eps[0].eth.PendingNonceAt(context.Background(), c.SettlerAddress())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,9 +244,9 @@ func jsonRPCError(code int, msg string) func(w http.ResponseWriter, req rpcReque
 	}
 }
 
-// TestNodeRefusalIsNotSent: the node's own refusal (an account without ETH for gas) is
-// ErrNotSent, and nothing reaches the chain.
-func TestNodeRefusalIsNotSent(t *testing.T) {
+// TestUnfundedSettlerIsNotSent: a settler without ETH for gas is refused before anything is
+// signed or recorded, with an error that says how to fund it, and nothing reaches the chain.
+func TestUnfundedSettlerIsNotSent(t *testing.T) {
 	chain := startChain(t)
 	ctx := context.Background()
 	unfunded := devkeys.DevAccounts(6)[5] // test mnemonic account 5, not in the genesis alloc
@@ -254,16 +255,58 @@ func TestNodeRefusalIsNotSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var recorded common.Hash
-	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(unfunded.Address, big.NewInt(0)), func(h common.Hash) error { recorded = h; return nil })
-	if !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBroadcastUnknown) || !strings.Contains(err.Error(), "insufficient funds") {
-		t.Fatalf("got %v, want ErrNotSent for insufficient funds", err)
+	recorded := false
+	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(unfunded.Address, big.NewInt(0)), func(common.Hash) error { recorded = true; return nil })
+	var funding *FundingError
+	if !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrSettlerUnfunded) || !errors.As(err, &funding) || recorded {
+		t.Fatalf("got %v (recorded %v), want ErrNotSent with a FundingError before the write-ahead record", err, recorded)
 	}
-	if _, _, err := c.eth.TransactionByHash(ctx, recorded); !errors.Is(err, ethereum.NotFound) {
-		t.Fatalf("refused transaction is known to the node: %v", err)
+	if msg := err.Error(); !strings.Contains(msg, unfunded.Address.Hex()) || !strings.Contains(msg, "chain 1337") || !strings.Contains(msg, "send it about") {
+		t.Fatalf("funding message %q does not say how to fund the settler", msg)
+	}
+	if !errors.Is(c.SettlerFundsError(), ErrSettlerUnfunded) {
+		t.Fatal("the client does not report the settler unfunded after the refusal")
 	}
 	if n := mustNonce(t, c); n != 0 {
 		t.Fatalf("nonce %d after a refusal", n)
+	}
+}
+
+// TestNodeRefusalIsNotSent: a node's own refusal of a transaction it does not hold is ErrNotSent,
+// and an "insufficient funds" one becomes a funding error once the balance is read again.
+func TestNodeRefusalIsNotSent(t *testing.T) {
+	chain := startChain(t)
+	ctx := context.Background()
+	proxy, err := faultrpc.Start(chain.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	c, err := Dial(ctx, proxy.URL(), nil, Options{SettlerKey: devkeys.DevAccounts(2)[1].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := testusdc.NewTestUSDC().PackTransfer(common.Address{0xb5}, big.NewInt(1))
+	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.RPCError(-32000, "intrinsic gas too low")})
+	var recorded common.Hash
+	if _, err := c.Send(ctx, tokenAddr, data, func(h common.Hash) error { recorded = h; return nil }); !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBroadcastUnknown) {
+		t.Fatalf("refusal: %v", err)
+	}
+	if _, _, err := c.eps[0].eth.TransactionByHash(ctx, recorded); !errors.Is(err, ethereum.NotFound) {
+		t.Fatalf("refused transaction is known to the node: %v", err)
+	}
+	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.RPCError(-32000, "insufficient funds for gas * price + value: balance 0")})
+	if _, err := c.Send(ctx, tokenAddr, data, nil); !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrSettlerUnfunded) {
+		t.Fatalf("funds refusal: %v", err)
+	}
+	if c.SettlerFundsError() != nil {
+		t.Fatal("a funded settler is reported unfunded")
+	}
+	if hash, err := c.Send(ctx, tokenAddr, data, nil); err != nil {
+		t.Fatalf("the nonce of refused transactions was not reused: %v", err)
+	} else if _, err := c.WaitMined(ctx, hash); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -319,10 +362,10 @@ func TestWaitMinedCountsConfirmations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mined, err := c.eth.TransactionReceipt(ctx, first)
+	mined, err := c.eps[0].eth.TransactionReceipt(ctx, first)
 	for errors.Is(err, ethereum.NotFound) {
 		time.Sleep(5 * time.Millisecond)
-		mined, err = c.eth.TransactionReceipt(ctx, first)
+		mined, err = c.eps[0].eth.TransactionReceipt(ctx, first)
 	}
 	if err != nil {
 		t.Fatal(err)
