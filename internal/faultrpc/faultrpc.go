@@ -91,6 +91,20 @@ func (p *Proxy) URL() string {
 	return "http://" + p.addr
 }
 
+// Retarget forwards to another node from now on. Pointing the proxy at a fresh chain with the
+// same genesis is, to the client, a chain that rewound: its blocks, and the transactions in
+// them, are gone.
+func (p *Proxy) Retarget(target string) error {
+	u, err := url.Parse(target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return fmt.Errorf("faultrpc: target must be an http(s) URL")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = u
+	return nil
+}
+
 // Add appends faults; a call gets the first added fault that matches it.
 func (p *Proxy) Add(faults ...Fault) {
 	p.mu.Lock()
@@ -226,7 +240,10 @@ func nonceKey(tx *types.Transaction) string {
 
 // forward sends body to the node and returns its answer's body and status.
 func (p *Proxy) forward(ctx context.Context, body []byte, header http.Header) ([]byte, int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.target.String(), bytesReader(body))
+	p.mu.Lock()
+	target := p.target.String()
+	p.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytesReader(body))
 	if err != nil {
 		return nil, 0, err
 	}
