@@ -60,7 +60,10 @@ type Config struct {
 	// RPCURL is the chain node's http(s) or ws(s) endpoint. It may embed an
 	// API key, so error messages never repeat it.
 	RPCURL string `yaml:"rpcURL"`
-	Asset  Asset  `yaml:"asset"`
+	// RPCURLs are more endpoints of the same chain, tried after RPCURL:
+	// reads and sends fail over between them.
+	RPCURLs []string `yaml:"rpcURLs,omitempty"`
+	Asset   Asset    `yaml:"asset"`
 	// PayTo is the address that receives payments.
 	PayTo string `yaml:"payTo"`
 	// SettlerKeyFile names a file holding the 0x-hex private key that pays
@@ -70,6 +73,7 @@ type Config struct {
 	MaxTimeoutSeconds int `yaml:"maxTimeoutSeconds"`
 	// SettlementTimeout is how long to wait for a settlement receipt.
 	SettlementTimeout time.Duration `yaml:"settlementTimeout"`
+	Settlement        Settlement    `yaml:"settlement"`
 	// Confirmations is how deep a settlement must be before it counts, its own block
 	// included: 1 (or 0) trusts the receipt, 12 waits for 11 blocks after it.
 	Confirmations int `yaml:"confirmations"`
@@ -140,6 +144,7 @@ func Default() *Config {
 		Asset:                 Asset{Decimals: DefaultDecimals},
 		MaxTimeoutSeconds:     DefaultMaxTimeoutSeconds,
 		SettlementTimeout:     DefaultSettlementTimeout,
+		Settlement:            Settlement{ReplaceAfter: DefaultReplaceAfter, MaxFeePerGas: DefaultMaxFeePerGas},
 		Confirmations:         DefaultConfirmations,
 		MaxPaymentHeaderBytes: DefaultMaxPaymentHeaderBytes,
 		Channels:              Channels{WithdrawDelay: DefaultWithdrawDelay, ClaimInterval: DefaultClaimInterval},
