@@ -251,3 +251,18 @@ func TestEndpointErrorsHideTheURL(t *testing.T) {
 		t.Fatalf("error %v: want the endpoint named by host, without its URL", err)
 	}
 }
+
+// TestSlowEndpointFailsOver: an endpoint slower than the call timeout counts as failed; the read
+// is answered by the other at once.
+func TestSlowEndpointFailsOver(t *testing.T) {
+	first, second := twoEndpoints(t)
+	c := dialBoth(t, first, second, Options{CallTimeout: 300 * time.Millisecond})
+	first.Add(faultrpc.Fault{Method: "eth_blockNumber", Do: faultrpc.Delay(5 * time.Second)})
+	began := time.Now()
+	if _, err := c.BlockNumber(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took > 2*time.Second || second.Calls("eth_blockNumber") != 1 {
+		t.Fatalf("read took %s, second endpoint asked %d times", took, second.Calls("eth_blockNumber"))
+	}
+}

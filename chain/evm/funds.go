@@ -147,7 +147,7 @@ func (c *Client) SettlerFundsError() error {
 	return st.short
 }
 
-// WatchSettlerFunds checks the settler's balance every interval until ctx ends, every 5 s while
+// WatchSettlerFunds checks the settler's balance every interval until ctx ends, every 2 s while
 // it cannot pay for a settlement, so that payments resume soon after it is funded.
 func (c *Client) WatchSettlerFunds(ctx context.Context, every time.Duration) {
 	if c.sender == nil {
@@ -157,7 +157,7 @@ func (c *Client) WatchSettlerFunds(ctx context.Context, every time.Duration) {
 		wait := every
 		err := c.CheckSettlerFunds(ctx)
 		if errors.Is(err, ErrSettlerUnfunded) {
-			wait = min(every, 5*time.Second)
+			wait = min(every, 2*time.Second)
 		} else if err != nil && ctx.Err() == nil {
 			c.log.Warn("checking the settler's gas balance failed", "err", err)
 		}
