@@ -1,16 +1,10 @@
 package evm
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -159,88 +153,40 @@ func TestTwoSendersShareAKey(t *testing.T) {
 	}
 }
 
-// rawTxProxy stands between the client and the chain: eth_sendRawTransaction requests go to
-// onSend with a function that forwards them to the node and returns its answer; everything else
-// passes through.
-func rawTxProxy(t *testing.T, chain *devchain.Chain, onSend func(w http.ResponseWriter, req rpcRequest, forward func() []byte)) string {
-	t.Helper()
-	target, _ := url.Parse(chain.RPCURL())
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req rpcRequest
-		if json.Unmarshal(body, &req) != nil || req.Method != "eth_sendRawTransaction" {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			rp.ServeHTTP(w, r)
-			return
-		}
-		r.Header.Del("Accept-Encoding") // plain answers, for onSend to read
-		onSend(w, req, func() []byte {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			rec := httptest.NewRecorder()
-			rp.ServeHTTP(rec, r)
-			return rec.Body.Bytes()
-		})
-	}))
-	t.Cleanup(proxy.Close)
-	return proxy.URL
-}
-
-type rpcRequest struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-}
-
 // TestBroadcastOutcomeUnknown: the node accepts the transaction but the client gets no usable
 // answer: a lost response, or a JSON-RPC error an endpoint gives after forwarding. Each send
 // reports ErrBroadcastUnknown with the hash it recorded first, and that hash is mined.
 func TestBroadcastOutcomeUnknown(t *testing.T) {
-	chain := startChain(t)
+	proxy, dial := faultyChain(t)
 	ctx := context.Background()
 	answers := []struct {
 		name   string
-		answer func(w http.ResponseWriter, req rpcRequest)
+		answer faultrpc.Action
 	}{
-		{"gateway timeout", func(w http.ResponseWriter, _ rpcRequest) {
-			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
-		}},
-		{"internal error", jsonRPCError(-32603, "internal error")},
-		{"rate limited", jsonRPCError(429, "Too Many Requests")},
-		{"upstream timeout", jsonRPCError(-32000, "request timed out")},
+		{"gateway timeout", faultrpc.HTTPStatus(http.StatusGatewayTimeout)},
+		{"connection closed", faultrpc.Hangup()},
+		{"internal error", faultrpc.RPCError(-32603, "internal error")},
+		{"rate limited", faultrpc.RPCError(429, "Too Many Requests")},
+		{"upstream timeout", faultrpc.RPCError(-32000, "request timed out")},
 	}
-	var answer func(w http.ResponseWriter, req rpcRequest)
-	proxyURL := rawTxProxy(t, chain, func(w http.ResponseWriter, req rpcRequest, forward func() []byte) {
-		forward() // the node gets it...
-		answer(w, req)
-	})
-	c, err := Dial(ctx, proxyURL, nil, Options{SettlerKey: devkeys.DevAccounts(4)[3].Key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(Options{SettlerKey: devkeys.DevAccounts(4)[3].Key})
 	to := common.HexToAddress("0x00000000000000000000000000000000000000b2")
+	want := int64(0)
 	for i, a := range answers {
-		answer = a.answer // ...the answer does not say so
+		// The node gets it; the answer does not say so.
+		proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.ForwardThen(a.answer)})
 		var recorded common.Hash
-		hash, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(int64(i+1))), func(h common.Hash) error { recorded = h; return nil })
+		hash, err := c.Send(ctx, tokenAddr, transferData(to, int64(i+1)), func(h common.Hash) error { recorded = h; return nil })
 		if !errors.Is(err, ErrBroadcastUnknown) || errors.Is(err, ErrNotSent) || hash != recorded {
 			t.Fatalf("%s: got %v (hash %s recorded %s)", a.name, err, hash, recorded)
 		}
 		if r, err := c.WaitMined(ctx, recorded); err != nil || r.Status != 1 {
 			t.Fatalf("%s: the recorded transaction was not mined: %v", a.name, err)
 		}
+		want += int64(i + 1)
 	}
-	if b, _ := c.BalanceOf(ctx, tokenAddr, to); b.Int64() != 1+2+3+4 {
+	if b, _ := c.BalanceOf(ctx, tokenAddr, to); b.Int64() != want {
 		t.Fatalf("balance %s, want every transfer once", b)
-	}
-}
-
-func jsonRPCError(code int, msg string) func(w http.ResponseWriter, req rpcRequest) {
-	return func(w http.ResponseWriter, req rpcRequest) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
-			"jsonrpc": "2.0", "id": req.ID, "error": map[string]any{"code": code, "message": msg},
-		})
 	}
 }
 
@@ -314,30 +260,17 @@ func TestNodeRefusalIsNotSent(t *testing.T) {
 // endpoint's retry gets the node's "nonce too low" about that very transaction. The send
 // succeeds with that hash and does not resend at a fresh nonce.
 func TestRefusalOfOwnTransaction(t *testing.T) {
-	chain := startChain(t)
+	proxy, dial := faultyChain(t)
 	ctx := context.Background()
-	var secondAnswer []byte
-	proxyURL := rawTxProxy(t, chain, func(w http.ResponseWriter, _ rpcRequest, forward func() []byte) {
-		forward()
-		// Retry until the node has mined the transaction and dropped it from its pool.
-		for secondAnswer = forward(); bytes.Contains(secondAnswer, []byte("already known")); secondAnswer = forward() {
-			time.Sleep(5 * time.Millisecond)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(secondAnswer)
-	})
-	c, err := Dial(ctx, proxyURL, nil, Options{SettlerKey: devkeys.DevAccounts(3)[2].Key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(Options{SettlerKey: devkeys.DevAccounts(3)[2].Key})
+	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.Retried()})
 	to := common.HexToAddress("0x00000000000000000000000000000000000000b3")
-	hash, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(9)), nil)
+	hash, err := c.Send(ctx, tokenAddr, transferData(to, 9), nil)
 	if err != nil {
-		t.Fatalf("send: %v (node's second answer %s)", err, secondAnswer)
+		t.Fatalf("send: %v", err)
 	}
-	if !bytes.Contains(secondAnswer, []byte("nonce too low")) {
-		t.Fatalf("node's second answer %s, want nonce too low", secondAnswer)
+	if n := proxy.Calls("eth_sendRawTransaction"); n != 1 {
+		t.Fatalf("%d sends, want 1: a refusal about the transaction itself is not a reason to resend", n)
 	}
 	if r, err := c.WaitMined(ctx, hash); err != nil || r.Status != 1 {
 		t.Fatalf("receipt: %v", err)

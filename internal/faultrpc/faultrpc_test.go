@@ -231,6 +231,19 @@ func TestSendFaults(t *testing.T) {
 	}
 }
 
+// TestRetried: the endpoint forwards a send, then forwards it again once the node mined it, and
+// answers with the node's refusal of that retry.
+func TestRetried(t *testing.T) {
+	p, c := start(t)
+	p.Add(Fault{Method: "eth_sendRawTransaction", Do: Retried()})
+	raw, tx := signedTransfer(t, c, nonceOf(t, c), 1)
+	var hash common.Hash
+	err := c.CallContext(t.Context(), &hash, "eth_sendRawTransaction", raw)
+	if err == nil || !strings.Contains(err.Error(), "nonce too low") || !known(t, c, tx.Hash()) {
+		t.Fatalf("retried send: %v, want the node's nonce too low about the mined transaction", err)
+	}
+}
+
 func TestDownAndUp(t *testing.T) {
 	p, c := start(t)
 	ctx := t.Context()

@@ -58,9 +58,13 @@ const (
 	actResult                            // per call: a fixed result, nothing forwarded
 	actRewrite                           // per call: the node's result, rewritten
 	actDrop                              // per call: a send answered as accepted, never forwarded
+	actRetried                           // per call: forwarded, then again once the node moved on
 )
 
 func (a Action) String() string { return a.describe }
+
+// forwards reports whether a per-call action lets the call reach the node.
+func (a Action) forwards() bool { return a.kind == actRewrite || a.kind == actRetried }
 
 // transport reports whether the action decides the whole HTTP exchange (a batch included).
 func (a Action) transport() bool {
@@ -105,6 +109,11 @@ func Result(v any) Action {
 func Rewrite(fn func(result json.RawMessage) json.RawMessage) Action {
 	return Action{kind: actRewrite, rewrite: fn, describe: "rewrite"}
 }
+
+// Retried forwards the call, then forwards it again until the node's answer no longer says
+// "already known" (the transaction left its pool: mined), and answers with that second answer:
+// an endpoint that lost the first answer and retried on its own, as hosted endpoints do.
+func Retried() Action { return Action{kind: actRetried, describe: "retried by the endpoint"} }
 
 // Drop answers an eth_sendRawTransaction as accepted, with the transaction's hash, and never
 // forwards it: the node never sees the transaction.

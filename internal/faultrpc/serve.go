@@ -138,7 +138,7 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for i, c := range calls {
-		if a := perCall[i]; a != nil && a.kind != actRewrite {
+		if a := perCall[i]; a != nil && !a.forwards() {
 			answers[i] = answerCall(c, *a)
 		}
 	}
@@ -158,7 +158,7 @@ func (p *Proxy) forwardCalls(r *http.Request, calls []call, perCall []*Action, b
 	answers := make([]json.RawMessage, len(calls))
 	var forward []int
 	for i := range calls {
-		if perCall[i] == nil || perCall[i].kind == actRewrite {
+		if perCall[i] == nil || perCall[i].forwards() {
 			forward = append(forward, i)
 		}
 	}
@@ -199,9 +199,33 @@ func (p *Proxy) forwardCalls(r *http.Request, calls []call, perCall []*Action, b
 		if a := perCall[i]; a != nil && a.kind == actRewrite {
 			raw = rewriteResult(raw, a.rewrite)
 		}
+		if a := perCall[i]; a != nil && a.kind == actRetried {
+			raw = p.retry(r, calls[i].raw, raw)
+		}
 		answers[i] = raw
 	}
 	return answers, http.StatusOK, nil
+}
+
+// retry forwards call again until the node's answer no longer says "already known", for at most
+// 5 s, and returns that answer (first, the first answer, if it never changes).
+func (p *Proxy) retry(r *http.Request, call, first json.RawMessage) json.RawMessage {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		out, status, err := p.forward(r.Context(), call, r.Header)
+		if err != nil || status != http.StatusOK {
+			return first
+		}
+		if !bytes.Contains(out, []byte("already known")) {
+			return out
+		}
+		select {
+		case <-r.Context().Done():
+			return first
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return first
 }
 
 func idKey(id json.RawMessage) string {
@@ -276,7 +300,7 @@ func (p *Proxy) recordSends(calls []call, perCall []*Action, forwarded bool) {
 			continue
 		}
 		a := perCall[i]
-		p.recordSend(c.Tx, forwarded && (a == nil || a.kind == actRewrite))
+		p.recordSend(c.Tx, forwarded && (a == nil || a.forwards()))
 	}
 }
 
