@@ -117,6 +117,8 @@ func (s *sender) landLocked(fl *flight, winner common.Hash) {
 		if tx := variantLocked(fl, winner); tx != nil {
 			s.funds.spend(cost(fl.call, feesOf(tx)))
 		}
+		// Nonces are used in order: every flight below this one is mined too.
+		s.passedLocked(fl.nonce)
 	}
 	if s.flights[fl.nonce] == fl {
 		delete(s.flights, fl.nonce)

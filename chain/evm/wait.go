@@ -63,6 +63,7 @@ func (c *Client) waitFlight(ctx context.Context, fl *flight) (*types.Receipt, er
 	delay := c.opts.PollInterval
 	recheck := c.now().Add(c.opts.RecheckEvery)
 	for {
+		unsure := false // a lookup failed: no receipt is not proof of none
 		for _, h := range s.variants(fl) {
 			r, err := c.lookupReceipt(ctx, h)
 			if err == nil {
@@ -73,12 +74,13 @@ func (c *Client) waitFlight(ctx context.Context, fl *flight) (*types.Receipt, er
 				return r, err
 			}
 			if !errors.Is(err, ethereum.NotFound) && ctx.Err() == nil {
+				unsure = true
 				c.log.Warn("receipt poll failed", "tx", h, "err", err)
 			}
 		}
-		// The chain's nonce went past this one and no variant has a receipt on any endpoint,
-		// long after: another transaction took the nonce.
-		if s.passedFor(fl) > 2*c.opts.RecheckEvery {
+		// The chain's nonce went past this one and no endpoint has a receipt of any variant, long
+		// after: another transaction took the nonce.
+		if !unsure && s.passedFor(fl) > 2*c.opts.RecheckEvery {
 			return nil, fmt.Errorf("%w: nonce %d of transaction %s", ErrNonceTaken, fl.nonce, s.variants(fl)[0])
 		}
 		if !c.now().Before(recheck) {
