@@ -125,7 +125,7 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 	if errors.Is(err, evm.ErrSettlerUnfunded) {
 		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
 		c.fail(ctx, x402.ReasonUnexpectedSettleError)
-		return nil, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged, retry the same payment later",
+		return nil, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
 			fmt.Errorf("%w: %w", paywall.ErrUnavailable, err))
 	}
 	if err != nil && !errors.Is(err, evm.ErrBroadcastUnknown) {
