@@ -8,7 +8,7 @@ GO ?= go
 # packages included), then stops the cluster.
 # The packages that handle payments concurrently run under the race detector, the rest without
 # it; each package runs once.
-RACE_DIRS := x402 paywall client store settle pricing money channels scheme internal/app
+RACE_DIRS := x402 paywall client store settle pricing money channels scheme internal/app chain/evm
 RACE_PKGS := $(foreach d,$(RACE_DIRS),./$(d)/...)
 RACE_RE := /payper/($(subst $(eval) ,|,$(strip $(RACE_DIRS))))(/|$$)
 

@@ -67,7 +67,10 @@ type Config struct {
 	// RPCURL is the chain node's http(s) or ws(s) endpoint. It may embed an
 	// API key, so error messages never repeat it.
 	RPCURL string `yaml:"rpcURL"`
-	Asset  Asset  `yaml:"asset"`
+	// RPCURLs are more endpoints of the same chain, tried after RPCURL:
+	// reads and sends fail over between them.
+	RPCURLs []string `yaml:"rpcURLs,omitempty"`
+	Asset   Asset    `yaml:"asset"`
 	// PayTo is the address that receives payments.
 	PayTo string `yaml:"payTo"`
 	// SettlerKeyFile names a file holding the 0x-hex private key that pays
@@ -86,7 +89,7 @@ type Config struct {
 	Routing               Routing  `yaml:"routing"`
 	Routes                []Route  `yaml:"routes"`
 	// Server, UpstreamTimeouts, UpstreamBreaker and Settlement bound connections, the upstream
-	// and settlements (resilience.go).
+	// and settlements (resilience.go, settlement.go).
 	Server           Server           `yaml:"server"`
 	UpstreamTimeouts UpstreamTimeouts `yaml:"upstreamTimeouts"`
 	UpstreamBreaker  UpstreamBreaker  `yaml:"upstreamBreaker"`
@@ -179,8 +182,9 @@ func Default() *Config {
 		Server:                defaultServer(),
 		UpstreamTimeouts:      defaultUpstreamTimeouts(),
 		UpstreamBreaker:       defaultUpstreamBreaker(),
-		Settlement:            Settlement{InclusionMargin: DefaultInclusionMargin},
-		Routing:               Routing{Unlisted: DefaultUnlisted},
+		Settlement: Settlement{InclusionMargin: DefaultInclusionMargin, ReplaceAfter: DefaultReplaceAfter,
+			MaxFeePerGas: DefaultMaxFeePerGas},
+		Routing: Routing{Unlisted: DefaultUnlisted},
 	}
 }
 

@@ -284,3 +284,51 @@ func TestRoutingOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestParseWei(t *testing.T) {
+	good := map[string]string{
+		"0": "0", "21000": "21000", "1 wei": "1", "100 gwei": "100000000000", "2.5gwei": "2500000000",
+		"0.05 ETH": "50000000000000000", "1 ether": "1000000000000000000", " 3 Gwei ": "3000000000", "1.000 wei": "1",
+	}
+	for in, want := range good {
+		if got, err := ParseWei(in); err != nil || got.String() != want {
+			t.Errorf("ParseWei(%q) = %v, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "gwei", "-1", "1.5 wei", "0.0000000001 gwei", "1 usd", "1e9", "1..2 gwei", ".5 eth", "5. eth", "1 000"} {
+		if got, err := ParseWei(in); err == nil {
+			t.Errorf("ParseWei(%q) = %s, want an error", in, got)
+		}
+	}
+}
+
+func FuzzParseWei(f *testing.F) {
+	for _, s := range []string{"1", "100 gwei", "0.05 eth", "1.5 wei", "ETHER", "9999999999999999999999 ether"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseWei(s)
+		if err != nil {
+			return
+		}
+		if v.Sign() < 0 {
+			t.Fatalf("ParseWei(%q) = %s, negative", s, v)
+		}
+		if again, err := ParseWei(v.String()); err != nil || again.Cmp(v) != 0 {
+			t.Fatalf("wei %s does not read back: %v %v", v, again, err)
+		}
+	})
+}
+
+func TestRPCEndpointsMerged(t *testing.T) {
+	c := Default()
+	c.RPCURL = "https://a.example"
+	c.RPCURLs = []string{"https://b.example", "https://a.example", ""}
+	if got := c.RPCEndpoints(); len(got) != 2 || got[0] != "https://a.example" || got[1] != "https://b.example" {
+		t.Fatalf("endpoints %v", got)
+	}
+	c.RPCURL = ""
+	if got := c.RPCEndpoints(); len(got) != 2 || got[0] != "https://b.example" {
+		t.Fatalf("rpcURLs alone: %v", got)
+	}
+}

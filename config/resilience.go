@@ -83,13 +83,6 @@ type UpstreamBreaker struct {
 	MaxOpenFor time.Duration `yaml:"maxOpenFor"`
 }
 
-// Settlement tunes how exact payments are settled.
-type Settlement struct {
-	// InclusionMargin is how long an authorization must still be valid when its transaction is
-	// sent, so that it can be mined in time; a payment closer to expiry is not sent.
-	InclusionMargin time.Duration `yaml:"inclusionMargin"`
-}
-
 func defaultServer() Server {
 	return Server{
 		ReadHeaderTimeout: DefaultReadHeaderTimeout, BodyReadTimeout: DefaultBodyReadTimeout,

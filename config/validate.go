@@ -85,7 +85,7 @@ func (c *Config) Validate() error {
 	v.check("dataDir", c.DataDir, nil)
 	c.validateDatabase(&v)
 	v.check("network", c.Network, func(s string) error { _, err := parseNetwork(s); return err })
-	v.check("rpcURL", c.RPCURL, checkRPCURL)
+	c.validateChainAccess(&v)
 	v.check("asset.address", c.Asset.Address, checkNonZeroAddress)
 	v.check("asset.name", c.Asset.Name, nil)
 	v.check("asset.version", c.Asset.Version, nil)

@@ -56,8 +56,18 @@ func (e *Exact) Requirements(price *big.Int) x402.PaymentRequirements {
 	return e.Offer.Requirements(price)
 }
 
-// Authorize implements paywall.Method: verify, then reserve the authorization's nonce.
+// fundsReporter is a Chain that knows when its settler cannot pay for gas.
+type fundsReporter interface{ SettlerFundsError() error }
+
+// Authorize implements paywall.Method: verify, then reserve the authorization's nonce. While the
+// settler cannot pay for gas, nothing could be settled: the payment is turned away as unavailable
+// before anything is verified or reserved.
 func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *x402.PaymentPayload, info paywall.RequestInfo) (paywall.Charge, error) {
+	if f, ok := e.Chain.(fundsReporter); ok {
+		if err := f.SettlerFundsError(); err != nil {
+			return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
+		}
+	}
 	v, err := e.Verifier.Verify(ctx, req, p)
 	if errors.Is(err, exact.ErrChainUnavailable) {
 		return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
@@ -122,13 +132,23 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		return nil, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
 	}
 	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, func(h common.Hash) error {
-		if err := c.e.Ledger.MarkSubmitted(ctx, c.id, h.Hex()); err != nil {
+		// Also called for a replacement of a slow transaction, which a later wait (the
+		// reconciler's) may send after this request ended: not bound to the request.
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := c.e.Ledger.MarkSubmitted(hctx, c.id, h.Hex()); err != nil {
 			return err
 		}
 		failpoint.Hit(failpoint.ExactWriteAhead)
 		return nil
 	})
 	failpoint.Hit(failpoint.ExactBroadcast)
+	if errors.Is(err, evm.ErrSettlerUnfunded) {
+		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
+		c.fail(ctx, x402.ReasonUnexpectedSettleError)
+		return nil, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
+			fmt.Errorf("%w: %w", paywall.ErrUnavailable, err))
+	}
 	if err != nil && !errors.Is(err, evm.ErrBroadcastUnknown) {
 		reason := c.diagnose(ctx, err)
 		c.fail(ctx, reason)

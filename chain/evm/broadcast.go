@@ -1,9 +1,14 @@
 package evm
 
 import (
+	"context"
 	"errors"
+	"net"
 	"strings"
 
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
 )
 
@@ -84,4 +89,90 @@ func classifyBroadcast(err error) broadcastOutcome {
 		}
 	}
 	return broadcastUnknown
+}
+
+// broadcastNotDelivered: no endpoint can have received the transaction (each refused the
+// connection, or its breaker was open).
+const broadcastNotDelivered broadcastOutcome = -1
+
+// broadcast sends tx to the endpoint that answered last and, while the answer says nothing
+// certain, to the others as well: the same signed bytes, so however many nodes get them there is
+// one transaction. A refusal counts only when no endpoint before it may have taken the
+// transaction, and only once no endpoint knows the transaction (see recheckRefusal). err is the
+// answer behind a refused or unknown outcome.
+func (c *Client) broadcast(ctx context.Context, tx *types.Transaction) (broadcastOutcome, error) {
+	start := int(c.preferred.Load())
+	var firstErr error
+	reached := false // an endpoint may hold the transaction
+	for k := range c.eps {
+		e := c.eps[(start+k)%len(c.eps)]
+		if e.wrongChain.Load() {
+			continue
+		}
+		done, err := e.br.Allow()
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		cctx, cancel := c.callCtx(ctx)
+		err = e.eth.SendTransaction(cctx, tx)
+		cancel()
+		done(judge(ctx, err) != endpointFailed)
+		switch classifyBroadcast(err) {
+		case broadcastSent:
+			return broadcastSent, nil
+		case broadcastRefused:
+			switch again := c.recheckRefusal(ctx, tx.Hash()); {
+			case again == broadcastSent:
+				return broadcastSent, nil
+			case again == broadcastUnknown || reached:
+				return broadcastUnknown, e.wrap(err)
+			}
+			return broadcastRefused, e.wrap(err)
+		}
+		if firstErr == nil || !reached {
+			firstErr = e.wrap(err)
+		}
+		if !neverConnected(err) {
+			reached = true
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if !reached && ctx.Err() == nil {
+		return broadcastNotDelivered, &unavailableError{cause: firstErr}
+	}
+	return broadcastUnknown, firstErr
+}
+
+// neverConnected reports a send that failed before any byte reached the endpoint: the connection
+// was refused, or the name did not resolve.
+func neverConnected(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// recheckRefusal asks every endpoint for a transaction one of them just refused. A refusal can be
+// about this very transaction: an endpoint that forwarded it, lost the answer and retried gets
+// "nonce too low" once it is mined. Only when no endpoint holds it is the refusal believed.
+func (c *Client) recheckRefusal(ctx context.Context, hash common.Hash) broadcastOutcome {
+	err := c.lookup(ctx, func(ctx context.Context, e *endpoint) error {
+		_, _, err := e.eth.TransactionByHash(ctx, hash)
+		return err
+	})
+	switch {
+	case err == nil:
+		return broadcastSent
+	case errors.Is(err, ethereum.NotFound):
+		return broadcastRefused
+	default:
+		return broadcastUnknown
+	}
 }

@@ -1,5 +1,12 @@
 // Package evm is Payper's adapter to an EVM chain over JSON-RPC, and the only package that imports
-// go-ethereum's RPC client. It checks the chain id at dial time, reads token state for payment
-// verification, and sends transactions from one settler key with a local nonce allocator, signing
-// each transaction before broadcast so its hash can be recorded first (write-ahead).
+// go-ethereum's RPC client. It checks every endpoint's chain id at dial time, reads token state
+// for payment verification, and sends transactions from one settler key with a local nonce
+// allocator, signing each transaction before broadcast so its hash can be recorded first
+// (write-ahead).
+//
+// It survives a flaky chain: several endpoints, each behind a circuit breaker, with reads failing
+// over and retried with backoff (sends never are: their outcome is followed instead); every
+// transaction the settler signs is kept until mined, so that a lost one is broadcast again, a
+// nonce gap filled, a nonce that ran ahead of a rewound chain moved back, and a slow one replaced
+// with higher fees up to a ceiling; and the settler's gas balance is watched.
 package evm

@@ -2,13 +2,14 @@ package evm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/payper/payper/contracts/escrow"
 	"github.com/payper/payper/scheme/batch"
@@ -35,12 +36,6 @@ func escrowConfig(c batch.ChannelConfig) escrow.BatchSettlementChannelConfig {
 // ChannelState reads an escrow channel at the latest block: balance, claimed total, pending
 // withdrawal and refund nonce, read at one block number so they agree.
 func (c *Client) ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error) {
-	cctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	head, err := c.eth.BlockNumber(cctx)
-	if err != nil {
-		return store.ChannelChainState{}, fmt.Errorf("evm: block number: %w", err)
-	}
 	// One eth_call reads the three views through the escrow's own multicall, at one block.
 	reads, err := settlementABI.TryPackMulticall([][]byte{
 		settlementABI.PackChannels(id), settlementABI.PackPendingWithdrawals(id), settlementABI.PackRefundNonce(id),
@@ -48,7 +43,20 @@ func (c *Client) ChannelState(ctx context.Context, id common.Hash) (store.Channe
 	if err != nil {
 		return store.ChannelChainState{}, err
 	}
-	out, err := c.eth.CallContract(cctx, callMsg(escrow.BatchSettlementAddress, reads), new(big.Int).SetUint64(head))
+	var head uint64
+	var out []byte
+	// The head and the call at it on one endpoint: another may not have that block yet.
+	err = c.read(ctx, func(ctx context.Context, e *endpoint) error {
+		h, err := e.eth.BlockNumber(ctx)
+		if err != nil {
+			return fmt.Errorf("block number: %w", err)
+		}
+		if out, err = e.eth.CallContract(ctx, callMsg(escrow.BatchSettlementAddress, reads), new(big.Int).SetUint64(h)); err != nil {
+			return err
+		}
+		head = h
+		return nil
+	})
 	if err != nil {
 		return store.ChannelChainState{}, fmt.Errorf("evm: read channel: %w", err)
 	}
@@ -90,25 +98,6 @@ func (c *Client) Deposit(ctx context.Context, cfg batch.ChannelConfig, d batch.D
 		return common.Hash{}, fmt.Errorf("evm: deposit call: %w", err)
 	}
 	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
-}
-
-// sendAndWait sends a transaction from the settler account and waits for its receipt. A
-// broadcast whose outcome is unknown is not given up at once: see awaitUnknown.
-func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte) (common.Hash, error) {
-	if c.sender == nil {
-		return common.Hash{}, ErrReadOnly
-	}
-	tx, err := c.sender.send(ctx, to, data, nil)
-	if errors.Is(err, ErrBroadcastUnknown) {
-		return tx.Hash(), c.awaitUnknown(ctx, tx, err)
-	}
-	if err != nil {
-		return txHash(tx), err
-	}
-	if _, err := c.WaitMined(ctx, tx.Hash()); err != nil {
-		return tx.Hash(), err
-	}
-	return tx.Hash(), nil
 }
 
 // ClaimAndSettle submits, in one transaction, claimWithSignature for every row (authorized by
@@ -174,11 +163,11 @@ func (c *Client) ChannelEvents(ctx context.Context, from, to uint64) ([]ChannelE
 	for id := range channelEvents {
 		topics = append(topics, id)
 	}
-	cctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	logs, err := c.eth.FilterLogs(cctx, ethereum.FilterQuery{
-		FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
-		Addresses: []common.Address{escrow.BatchSettlementAddress}, Topics: [][]common.Hash{topics},
+	logs, err := readValue(ctx, c, func(ctx context.Context, eth *ethclient.Client) ([]types.Log, error) {
+		return eth.FilterLogs(ctx, ethereum.FilterQuery{
+			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
+			Addresses: []common.Address{escrow.BatchSettlementAddress}, Topics: [][]common.Hash{topics},
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("evm: escrow logs: %w", err)

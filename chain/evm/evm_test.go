@@ -1,16 +1,10 @@
 package evm
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"math/big"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +16,7 @@ import (
 	"github.com/payper/payper/chain/devchain"
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/contracts/testusdc"
+	"github.com/payper/payper/internal/faultrpc"
 )
 
 var tokenAddr = common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -108,7 +103,7 @@ func TestSendRecordsHashBeforeBroadcastAndReportsReverts(t *testing.T) {
 }
 
 func mustNonce(t *testing.T, c *Client) uint64 {
-	n, err := c.eth.PendingNonceAt(context.Background(), c.SettlerAddress())
+	n, err := c.eps[0].eth.PendingNonceAt(context.Background(), c.SettlerAddress())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,94 +153,46 @@ func TestTwoSendersShareAKey(t *testing.T) {
 	}
 }
 
-// rawTxProxy stands between the client and the chain: eth_sendRawTransaction requests go to
-// onSend with a function that forwards them to the node and returns its answer; everything else
-// passes through.
-func rawTxProxy(t *testing.T, chain *devchain.Chain, onSend func(w http.ResponseWriter, req rpcRequest, forward func() []byte)) string {
-	t.Helper()
-	target, _ := url.Parse(chain.RPCURL())
-	rp := httputil.NewSingleHostReverseProxy(target)
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		var req rpcRequest
-		if json.Unmarshal(body, &req) != nil || req.Method != "eth_sendRawTransaction" {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			rp.ServeHTTP(w, r)
-			return
-		}
-		r.Header.Del("Accept-Encoding") // plain answers, for onSend to read
-		onSend(w, req, func() []byte {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			rec := httptest.NewRecorder()
-			rp.ServeHTTP(rec, r)
-			return rec.Body.Bytes()
-		})
-	}))
-	t.Cleanup(proxy.Close)
-	return proxy.URL
-}
-
-type rpcRequest struct {
-	ID     json.RawMessage `json:"id"`
-	Method string          `json:"method"`
-}
-
 // TestBroadcastOutcomeUnknown: the node accepts the transaction but the client gets no usable
 // answer: a lost response, or a JSON-RPC error an endpoint gives after forwarding. Each send
 // reports ErrBroadcastUnknown with the hash it recorded first, and that hash is mined.
 func TestBroadcastOutcomeUnknown(t *testing.T) {
-	chain := startChain(t)
+	proxy, dial := faultyChain(t)
 	ctx := context.Background()
 	answers := []struct {
 		name   string
-		answer func(w http.ResponseWriter, req rpcRequest)
+		answer faultrpc.Action
 	}{
-		{"gateway timeout", func(w http.ResponseWriter, _ rpcRequest) {
-			http.Error(w, "gateway timeout", http.StatusGatewayTimeout)
-		}},
-		{"internal error", jsonRPCError(-32603, "internal error")},
-		{"rate limited", jsonRPCError(429, "Too Many Requests")},
-		{"upstream timeout", jsonRPCError(-32000, "request timed out")},
+		{"gateway timeout", faultrpc.HTTPStatus(http.StatusGatewayTimeout)},
+		{"connection closed", faultrpc.Hangup()},
+		{"internal error", faultrpc.RPCError(-32603, "internal error")},
+		{"rate limited", faultrpc.RPCError(429, "Too Many Requests")},
+		{"upstream timeout", faultrpc.RPCError(-32000, "request timed out")},
 	}
-	var answer func(w http.ResponseWriter, req rpcRequest)
-	proxyURL := rawTxProxy(t, chain, func(w http.ResponseWriter, req rpcRequest, forward func() []byte) {
-		forward() // the node gets it...
-		answer(w, req)
-	})
-	c, err := Dial(ctx, proxyURL, nil, Options{SettlerKey: devkeys.DevAccounts(4)[3].Key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(Options{SettlerKey: devkeys.DevAccounts(4)[3].Key})
 	to := common.HexToAddress("0x00000000000000000000000000000000000000b2")
+	want := int64(0)
 	for i, a := range answers {
-		answer = a.answer // ...the answer does not say so
+		// The node gets it; the answer does not say so.
+		proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.ForwardThen(a.answer)})
 		var recorded common.Hash
-		hash, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(int64(i+1))), func(h common.Hash) error { recorded = h; return nil })
+		hash, err := c.Send(ctx, tokenAddr, transferData(to, int64(i+1)), func(h common.Hash) error { recorded = h; return nil })
 		if !errors.Is(err, ErrBroadcastUnknown) || errors.Is(err, ErrNotSent) || hash != recorded {
 			t.Fatalf("%s: got %v (hash %s recorded %s)", a.name, err, hash, recorded)
 		}
 		if r, err := c.WaitMined(ctx, recorded); err != nil || r.Status != 1 {
 			t.Fatalf("%s: the recorded transaction was not mined: %v", a.name, err)
 		}
+		want += int64(i + 1)
 	}
-	if b, _ := c.BalanceOf(ctx, tokenAddr, to); b.Int64() != 1+2+3+4 {
+	if b, _ := c.BalanceOf(ctx, tokenAddr, to); b.Int64() != want {
 		t.Fatalf("balance %s, want every transfer once", b)
 	}
 }
 
-func jsonRPCError(code int, msg string) func(w http.ResponseWriter, req rpcRequest) {
-	return func(w http.ResponseWriter, req rpcRequest) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
-			"jsonrpc": "2.0", "id": req.ID, "error": map[string]any{"code": code, "message": msg},
-		})
-	}
-}
-
-// TestNodeRefusalIsNotSent: the node's own refusal (an account without ETH for gas) is
-// ErrNotSent, and nothing reaches the chain.
-func TestNodeRefusalIsNotSent(t *testing.T) {
+// TestUnfundedSettlerIsNotSent: a settler without ETH for gas is refused before anything is
+// signed or recorded, with an error that says how to fund it, and nothing reaches the chain.
+func TestUnfundedSettlerIsNotSent(t *testing.T) {
 	chain := startChain(t)
 	ctx := context.Background()
 	unfunded := devkeys.DevAccounts(6)[5] // test mnemonic account 5, not in the genesis alloc
@@ -254,16 +201,58 @@ func TestNodeRefusalIsNotSent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	var recorded common.Hash
-	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(unfunded.Address, big.NewInt(0)), func(h common.Hash) error { recorded = h; return nil })
-	if !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBroadcastUnknown) || !strings.Contains(err.Error(), "insufficient funds") {
-		t.Fatalf("got %v, want ErrNotSent for insufficient funds", err)
+	recorded := false
+	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(unfunded.Address, big.NewInt(0)), func(common.Hash) error { recorded = true; return nil })
+	var funding *FundingError
+	if !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrSettlerUnfunded) || !errors.As(err, &funding) || recorded {
+		t.Fatalf("got %v (recorded %v), want ErrNotSent with a FundingError before the write-ahead record", err, recorded)
 	}
-	if _, _, err := c.eth.TransactionByHash(ctx, recorded); !errors.Is(err, ethereum.NotFound) {
-		t.Fatalf("refused transaction is known to the node: %v", err)
+	if msg := err.Error(); !strings.Contains(msg, unfunded.Address.Hex()) || !strings.Contains(msg, "chain 1337") || !strings.Contains(msg, "send it about") {
+		t.Fatalf("funding message %q does not say how to fund the settler", msg)
+	}
+	if !errors.Is(c.SettlerFundsError(), ErrSettlerUnfunded) {
+		t.Fatal("the client does not report the settler unfunded after the refusal")
 	}
 	if n := mustNonce(t, c); n != 0 {
 		t.Fatalf("nonce %d after a refusal", n)
+	}
+}
+
+// TestNodeRefusalIsNotSent: a node's own refusal of a transaction it does not hold is ErrNotSent,
+// and an "insufficient funds" one becomes a funding error once the balance is read again.
+func TestNodeRefusalIsNotSent(t *testing.T) {
+	chain := startChain(t)
+	ctx := context.Background()
+	proxy, err := faultrpc.Start(chain.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	c, err := Dial(ctx, proxy.URL(), nil, Options{SettlerKey: devkeys.DevAccounts(2)[1].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := testusdc.NewTestUSDC().PackTransfer(common.Address{0xb5}, big.NewInt(1))
+	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.RPCError(-32000, "intrinsic gas too low")})
+	var recorded common.Hash
+	if _, err := c.Send(ctx, tokenAddr, data, func(h common.Hash) error { recorded = h; return nil }); !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBroadcastUnknown) {
+		t.Fatalf("refusal: %v", err)
+	}
+	if _, _, err := c.eps[0].eth.TransactionByHash(ctx, recorded); !errors.Is(err, ethereum.NotFound) {
+		t.Fatalf("refused transaction is known to the node: %v", err)
+	}
+	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.RPCError(-32000, "insufficient funds for gas * price + value: balance 0")})
+	if _, err := c.Send(ctx, tokenAddr, data, nil); !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrSettlerUnfunded) {
+		t.Fatalf("funds refusal: %v", err)
+	}
+	if c.SettlerFundsError() != nil {
+		t.Fatal("a funded settler is reported unfunded")
+	}
+	if hash, err := c.Send(ctx, tokenAddr, data, nil); err != nil {
+		t.Fatalf("the nonce of refused transactions was not reused: %v", err)
+	} else if _, err := c.WaitMined(ctx, hash); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -271,30 +260,17 @@ func TestNodeRefusalIsNotSent(t *testing.T) {
 // endpoint's retry gets the node's "nonce too low" about that very transaction. The send
 // succeeds with that hash and does not resend at a fresh nonce.
 func TestRefusalOfOwnTransaction(t *testing.T) {
-	chain := startChain(t)
+	proxy, dial := faultyChain(t)
 	ctx := context.Background()
-	var secondAnswer []byte
-	proxyURL := rawTxProxy(t, chain, func(w http.ResponseWriter, _ rpcRequest, forward func() []byte) {
-		forward()
-		// Retry until the node has mined the transaction and dropped it from its pool.
-		for secondAnswer = forward(); bytes.Contains(secondAnswer, []byte("already known")); secondAnswer = forward() {
-			time.Sleep(5 * time.Millisecond)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(secondAnswer)
-	})
-	c, err := Dial(ctx, proxyURL, nil, Options{SettlerKey: devkeys.DevAccounts(3)[2].Key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dial(Options{SettlerKey: devkeys.DevAccounts(3)[2].Key})
+	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.Retried()})
 	to := common.HexToAddress("0x00000000000000000000000000000000000000b3")
-	hash, err := c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(9)), nil)
+	hash, err := c.Send(ctx, tokenAddr, transferData(to, 9), nil)
 	if err != nil {
-		t.Fatalf("send: %v (node's second answer %s)", err, secondAnswer)
+		t.Fatalf("send: %v", err)
 	}
-	if !bytes.Contains(secondAnswer, []byte("nonce too low")) {
-		t.Fatalf("node's second answer %s, want nonce too low", secondAnswer)
+	if n := proxy.Calls("eth_sendRawTransaction"); n != 1 {
+		t.Fatalf("%d sends, want 1: a refusal about the transaction itself is not a reason to resend", n)
 	}
 	if r, err := c.WaitMined(ctx, hash); err != nil || r.Status != 1 {
 		t.Fatalf("receipt: %v", err)
@@ -319,10 +295,10 @@ func TestWaitMinedCountsConfirmations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mined, err := c.eth.TransactionReceipt(ctx, first)
+	mined, err := c.eps[0].eth.TransactionReceipt(ctx, first)
 	for errors.Is(err, ethereum.NotFound) {
 		time.Sleep(5 * time.Millisecond)
-		mined, err = c.eth.TransactionReceipt(ctx, first)
+		mined, err = c.eps[0].eth.TransactionReceipt(ctx, first)
 	}
 	if err != nil {
 		t.Fatal(err)

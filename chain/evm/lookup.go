@@ -17,12 +17,12 @@ type TxStatus struct {
 	Pending bool
 }
 
-// LookupTx reports what the node knows of hash now, without waiting: mined (with its receipt,
+// LookupTx reports what the nodes know of hash now, without waiting: mined (with its receipt,
 // whatever its status), waiting in the pool, or neither (the zero TxStatus). A receipt in a block
 // above the node's head counts as not mined: a node whose chain was rewound may still serve the
 // receipts of blocks it dropped.
 func (c *Client) LookupTx(ctx context.Context, hash common.Hash) (TxStatus, error) {
-	r, err := c.receipt(ctx, c.eth, hash)
+	r, err := c.lookupReceipt(ctx, hash)
 	switch {
 	case err == nil:
 		head, err := c.BlockNumber(ctx)
@@ -35,9 +35,12 @@ func (c *Client) LookupTx(ctx context.Context, hash common.Hash) (TxStatus, erro
 	case !errors.Is(err, ethereum.NotFound):
 		return TxStatus{}, err
 	}
-	cctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	_, pending, err := c.eth.TransactionByHash(cctx, hash)
+	var pending bool
+	err = c.lookup(ctx, func(ctx context.Context, e *endpoint) error {
+		var err error
+		_, pending, err = e.eth.TransactionByHash(ctx, hash)
+		return err
+	})
 	switch {
 	case errors.Is(err, ethereum.NotFound):
 		return TxStatus{}, nil

@@ -22,7 +22,7 @@ func TestLookupTx(t *testing.T) {
 	}
 	defer c.Close()
 	from := devkeys.DevAccounts(3)[2]
-	nonce, err := c.eth.PendingNonceAt(ctx, from.Address)
+	nonce, err := c.eps[0].eth.PendingNonceAt(ctx, from.Address)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +31,7 @@ func TestLookupTx(t *testing.T) {
 			ChainID: c.ChainID(), Nonce: nonce, GasTipCap: big.NewInt(1), GasFeeCap: big.NewInt(1e10),
 			Gas: 21_000, To: &from.Address, Value: big.NewInt(1),
 		})
-		if err := c.eth.SendTransaction(ctx, tx); err != nil {
+		if err := c.eps[0].eth.SendTransaction(ctx, tx); err != nil {
 			t.Fatal(err)
 		}
 		return tx

@@ -17,6 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 )
 
@@ -25,15 +26,16 @@ var (
 	// ErrReadOnly means the client has no settler key.
 	ErrReadOnly = errors.New("evm: client has no settler key")
 	// ErrNotSent means the transaction certainly did not reach the chain: it was never broadcast
-	// (it would revert, fees or nonce could not be read, or the caller's write-ahead hook failed),
-	// or the node answered with a refusal it is known to give only for transactions it rejects,
-	// such as "nonce too low" or "insufficient funds", and does not hold the transaction. Nothing
-	// was spent.
+	// (it would revert, fees or nonce could not be read, the settler cannot pay for gas, or the
+	// caller's write-ahead hook failed), no endpoint could be connected to, or the node answered
+	// with a refusal it is known to give only for transactions it rejects, such as "nonce too
+	// low" or "insufficient funds", and does not hold the transaction. Nothing was spent.
 	ErrNotSent = errors.New("evm: transaction not sent")
-	// ErrBroadcastUnknown means the transaction may or may not have reached the node: a transport
+	// ErrBroadcastUnknown means the transaction may or may not have reached a node: a transport
 	// failure, a timeout, or a JSON-RPC error that is not a known refusal (a hosted endpoint may
 	// forward a transaction and still answer "internal error" or "rate limited"). Its hash was
-	// handed to the write-ahead hook; look for its receipt.
+	// handed to the write-ahead hook, and its nonce stays taken: the client keeps re-broadcasting
+	// it while anything waits on the account. Look for its receipt.
 	ErrBroadcastUnknown = errors.New("evm: broadcast outcome unknown")
 	// ErrTxFailed means the transaction was mined with status 0.
 	ErrTxFailed = errors.New("evm: transaction failed on chain")
@@ -55,29 +57,57 @@ func (e *RevertError) Error() string {
 
 func (e *RevertError) Unwrap() error { return e.Err }
 
-// sender owns the settler account's nonce: one allocator per key and process, so concurrent
-// settlements get consecutive nonces.
+// sender owns the settler account's nonces: one allocator per key and process, so concurrent
+// settlements get consecutive nonces. It remembers every transaction it signed until it is mined
+// (its flights), so that a lost one can be re-broadcast, a slow one replaced, and a nonce gap
+// filled (see repair.go).
 type sender struct {
-	c     *Client
-	key   *ecdsa.PrivateKey
-	from  common.Address
-	mu    sync.Mutex
-	nonce uint64
-	known bool // nonce is trusted; false after any doubt, so the next send re-reads it
+	c      *Client
+	key    *ecdsa.PrivateKey
+	from   common.Address
+	signer types.Signer
+
+	// mu orders allocation, signing, broadcasting and repair.
+	mu         sync.Mutex
+	next       uint64 // the nonce the next transaction gets
+	synced     bool   // next was checked against the chain since the last doubt
+	lastRepair time.Time
+
+	// track guards the records below; taken after mu when both are needed. Waiters take only it.
+	track   sync.Mutex
+	flights map[uint64]*flight      // signed and not yet seen mined, by nonce
+	landed  *landedFlights          // mined recently, kept for a chain that rewinds
+	byHash  map[common.Hash]*flight // every variant of every flight and landed flight
+
+	funds funds
 }
 
 func newSender(c *Client, key *ecdsa.PrivateKey) *sender {
-	return &sender{c: c, key: key, from: crypto.PubkeyToAddress(key.PublicKey)}
+	return &sender{
+		c: c, key: key, from: crypto.PubkeyToAddress(key.PublicKey), signer: types.LatestSignerForChainID(c.chainID),
+		flights: map[uint64]*flight{}, landed: newLandedFlights(landedKept), byHash: map[common.Hash]*flight{},
+	}
+}
+
+// txCall is what a transaction does; every variant signed for its nonce does the same.
+type txCall struct {
+	to    common.Address
+	data  []byte
+	value *big.Int
+	gas   uint64
 }
 
 // Send signs a transaction calling to with data from the settler account, hands its hash to
 // onSigned (a write-ahead record; if it fails nothing is broadcast), then broadcasts it. A call
-// that would revert is refused before signing with a *RevertError (wrapping ErrNotSent).
+// that would revert is refused before signing with a *RevertError (wrapping ErrNotSent). If the
+// transaction is later replaced (same nonce, higher fees), onSigned is called again with the
+// replacement's hash before it is broadcast, so it must stay usable after Send returns; WaitMined
+// on any of the hashes returns whichever is mined.
 func (c *Client) Send(ctx context.Context, to common.Address, data []byte, onSigned func(common.Hash) error) (common.Hash, error) {
 	if c.sender == nil {
 		return common.Hash{}, ErrReadOnly
 	}
-	tx, err := c.sender.send(ctx, to, data, onSigned)
+	tx, err := c.sender.send(ctx, txCall{to: to, data: data}, onSigned)
 	return txHash(tx), err
 }
 
@@ -89,27 +119,41 @@ func txHash(tx *types.Transaction) common.Hash {
 	return tx.Hash()
 }
 
-// send returns the last transaction it signed (nil when it signed none) with the outcome.
-func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSigned func(common.Hash) error) (*types.Transaction, error) {
-	gas, err := s.estimate(ctx, to, data)
-	if err != nil {
-		return nil, err
+// send returns the transaction it signed last (nil when it signed none) with the outcome.
+func (s *sender) send(ctx context.Context, call txCall, onSigned func(common.Hash) error) (*types.Transaction, error) {
+	if call.gas == 0 {
+		gas, err := s.estimate(ctx, call)
+		if err != nil {
+			return nil, err
+		}
+		call.gas = gas
 	}
-	tip, feeCap, err := s.fees(ctx)
+	f, err := s.c.currentFees(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: fees: %w", ErrNotSent, err)
+		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.affordLocked(ctx, cost(call, f), f); err != nil {
+		return nil, err
+	}
 	var tx *types.Transaction
 	for attempt := 0; ; attempt++ {
-		if tx, err = s.signAndSend(ctx, to, data, gas, tip, feeCap, onSigned); !isNonceConflict(err) || attempt == maxNonceRetries {
+		// With nothing in flight the chain's nonce is read again: it costs one call when idle and
+		// catches a chain that rewound, or another sender of the same key.
+		if !s.synced || s.idle() {
+			if err := s.repairLocked(ctx); err != nil {
+				return nil, fmt.Errorf("%w: nonce: %w", ErrNotSent, err)
+			}
+		}
+		if tx, err = s.signAndSend(ctx, call, f, onSigned); !isNonceConflict(err) || attempt == maxNonceRetries {
 			return tx, err
 		}
-		// Another process using the same key (a second replica) took this nonce: re-read the
-		// pending nonce and send again. The write-ahead hook records the new hash. A short random
+		// Another process using the same key (a second replica) took this nonce: read the chain's
+		// nonces again and send anew. The write-ahead hook records the new hash. A short random
 		// pause keeps two replicas from colliding on the next nonce too.
-		s.c.log.Info("settler nonce taken; retrying with a fresh nonce", "nonce", s.nonce, "attempt", attempt+1)
+		s.synced = false
+		s.c.log.Info("settler nonce taken; retrying with a fresh nonce", "nonce", s.next, "attempt", attempt+1)
 		select {
 		case <-ctx.Done():
 			return tx, ctx.Err()
@@ -121,65 +165,58 @@ func (s *sender) send(ctx context.Context, to common.Address, data []byte, onSig
 // maxNonceRetries bounds resends after nonce conflicts with other senders of the same key.
 const maxNonceRetries = 8
 
+// cost is what a transaction reserves from the sender's balance: gas limit × fee cap + value.
+func cost(call txCall, f fees) *big.Int {
+	c := new(big.Int).Mul(new(big.Int).SetUint64(call.gas), f.cap)
+	if call.value != nil {
+		c.Add(c, call.value)
+	}
+	return c
+}
+
+// sign signs call at nonce with fees f.
+func (s *sender) sign(nonce uint64, call txCall, f fees) (*types.Transaction, error) {
+	to := call.to
+	return types.SignNewTx(s.key, s.signer, &types.DynamicFeeTx{
+		ChainID: s.c.chainID, Nonce: nonce, GasTipCap: f.tip, GasFeeCap: f.cap, Gas: call.gas, To: &to, Data: call.data, Value: call.value,
+	})
+}
+
 // signAndSend sends one transaction at the allocator's nonce and returns it once signed. The
 // caller holds s.mu.
-func (s *sender) signAndSend(ctx context.Context, to common.Address, data []byte, gas uint64, tip, feeCap *big.Int, onSigned func(common.Hash) error) (*types.Transaction, error) {
-	if !s.known {
-		cctx, cancel := s.c.callCtx(ctx)
-		n, err := s.c.eth.PendingNonceAt(cctx, s.from)
-		cancel()
-		if err != nil {
-			return nil, fmt.Errorf("%w: nonce: %w", ErrNotSent, err)
-		}
-		s.nonce, s.known = n, true
-	}
-	tx, err := types.SignNewTx(s.key, types.LatestSignerForChainID(s.c.chainID), &types.DynamicFeeTx{
-		ChainID: s.c.chainID, Nonce: s.nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas, To: &to, Data: data,
-	})
+func (s *sender) signAndSend(ctx context.Context, call txCall, f fees, onSigned func(common.Hash) error) (*types.Transaction, error) {
+	tx, err := s.sign(s.next, call, f)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sign: %w", ErrNotSent, err)
 	}
-	hash := tx.Hash()
 	if onSigned != nil {
-		if err := onSigned(hash); err != nil {
+		if err := onSigned(tx.Hash()); err != nil {
 			return nil, fmt.Errorf("%w: write-ahead record: %w", ErrNotSent, err)
 		}
 	}
-	cctx, cancel := s.c.callCtx(ctx)
-	err = s.c.eth.SendTransaction(cctx, tx)
-	cancel()
-	outcome := classifyBroadcast(err)
-	if outcome == broadcastRefused {
-		outcome = s.recheckRefusal(ctx, hash)
-	}
+	fl := &flight{nonce: s.next, call: call, onSigned: onSigned}
+	s.addVariant(fl, tx)
+	outcome, err := s.c.broadcast(ctx, tx)
 	switch outcome {
 	case broadcastSent:
-		s.nonce++
+		s.next++
 		return tx, nil
-	case broadcastRefused:
-		s.known = false
-		return tx, fmt.Errorf("%w: node refused: %w", ErrNotSent, err)
-	default:
-		s.known = false
+	case broadcastUnknown:
+		// The nonce stays taken: the transaction may be in a pool. It is re-broadcast while
+		// anything waits on the account, and later transactions queue behind it.
+		s.next++
 		return tx, fmt.Errorf("%w: %w", ErrBroadcastUnknown, err)
 	}
-}
-
-// recheckRefusal asks the node for a transaction it just refused. A refusal can be about this
-// very transaction: an endpoint that forwarded it, lost the answer and retried gets "nonce too
-// low" once it is mined. Only when the node does not hold it is the refusal believed.
-func (s *sender) recheckRefusal(ctx context.Context, hash common.Hash) broadcastOutcome {
-	cctx, cancel := s.c.callCtx(ctx)
-	defer cancel()
-	_, _, err := s.c.eth.TransactionByHash(cctx, hash)
+	s.forget(fl)
 	switch {
-	case err == nil:
-		return broadcastSent
-	case errors.Is(err, ethereum.NotFound):
-		return broadcastRefused
-	default:
-		return broadcastUnknown
+	case outcome == broadcastNotDelivered:
+		return tx, fmt.Errorf("%w: %w", ErrNotSent, err)
+	case isFundsRefusal(err):
+		return tx, s.refusedForFunds(ctx, f, err)
+	case isNonceTooHigh(err):
+		s.synced = false // the allocator is ahead of the chain: repair before the next send
 	}
+	return tx, fmt.Errorf("%w: node refused: %w", ErrNotSent, err)
 }
 
 // isNonceConflict reports a refusal because the nonce is used or taken by a pending transaction.
@@ -191,10 +228,19 @@ func isNonceConflict(err error) bool {
 	return strings.Contains(msg, "nonce too low") || strings.Contains(msg, "replacement transaction underpriced")
 }
 
-func (s *sender) estimate(ctx context.Context, to common.Address, data []byte) (uint64, error) {
-	cctx, cancel := s.c.callCtx(ctx)
-	defer cancel()
-	gas, err := s.c.eth.EstimateGas(cctx, ethereum.CallMsg{From: s.from, To: &to, Data: data})
+func isNonceTooHigh(err error) bool {
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "nonce too high")
+}
+
+func isFundsRefusal(err error) bool {
+	return err != nil && strings.Contains(strings.ToLower(err.Error()), "insufficient funds")
+}
+
+func (s *sender) estimate(ctx context.Context, call txCall) (uint64, error) {
+	to := call.to
+	gas, err := readValue(ctx, s.c, func(ctx context.Context, eth *ethclient.Client) (uint64, error) {
+		return eth.EstimateGas(ctx, ethereum.CallMsg{From: s.from, To: &to, Data: call.data, Value: call.value})
+	})
 	if err != nil {
 		if rev := asRevert(err); rev != nil {
 			return 0, fmt.Errorf("%w: %w", ErrNotSent, rev)
@@ -202,20 +248,6 @@ func (s *sender) estimate(ctx context.Context, to common.Address, data []byte) (
 		return 0, fmt.Errorf("%w: estimate gas: %w", ErrNotSent, err)
 	}
 	return gas + gas/4, nil // headroom: state can change between estimate and inclusion
-}
-
-func (s *sender) fees(ctx context.Context) (tip, feeCap *big.Int, err error) {
-	cctx, cancel := s.c.callCtx(ctx)
-	defer cancel()
-	if tip, err = s.c.eth.SuggestGasTipCap(cctx); err != nil {
-		return nil, nil, err
-	}
-	head, err := s.c.eth.HeaderByNumber(cctx, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	feeCap = new(big.Int).Add(tip, new(big.Int).Mul(head.BaseFee, big.NewInt(2)))
-	return tip, feeCap, nil
 }
 
 // asRevert extracts a revert from a JSON-RPC error, or returns nil.

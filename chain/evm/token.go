@@ -7,6 +7,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/payper/payper/contracts/testusdc"
 )
@@ -17,9 +18,9 @@ var eip3009 = testusdc.NewTestUSDC()
 
 // call runs a read-only contract call against the latest block.
 func (c *Client) call(ctx context.Context, to common.Address, data []byte) ([]byte, error) {
-	ctx, cancel := c.callCtx(ctx)
-	defer cancel()
-	return c.eth.CallContract(ctx, callMsg(to, data), nil)
+	return readValue(ctx, c, func(ctx context.Context, eth *ethclient.Client) ([]byte, error) {
+		return eth.CallContract(ctx, callMsg(to, data), nil)
+	})
 }
 
 func callMsg(to common.Address, data []byte) ethereum.CallMsg {

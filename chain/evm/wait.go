@@ -20,14 +20,121 @@ type receiptReader interface {
 // WaitMined polls for the receipt of hash until it has the configured confirmations or ctx ends.
 // With more than one confirmation the receipt is read again once deep enough: if a reorg dropped
 // the transaction or moved it to another block, the wait starts over from the new state. A
-// receipt with status 0 returns ErrTxFailed along with the receipt.
+// receipt with status 0 returns ErrTxFailed along with the receipt. Receipts are looked up on
+// every endpoint.
+//
+// For a transaction this client's settler signed, the wait also keeps the account moving: it
+// re-broadcasts what no node holds, fills nonce gaps and replaces a transaction not mined within
+// ReplaceAfter (see repairLocked). The receipt returned is then that of whichever variant of the
+// transaction was mined, which may not be hash; it is ErrNonceTaken when none can be.
 func (c *Client) WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
-	return c.waitMined(ctx, c.eth, hash)
+	if c.sender != nil {
+		if fl := c.sender.flightOf(hash); fl != nil {
+			return c.waitFlight(ctx, fl)
+		}
+	}
+	return c.waitMined(ctx, clientReader{c}, hash, nil)
 }
 
-func (c *Client) waitMined(ctx context.Context, chain receiptReader, hash common.Hash) (*types.Receipt, error) {
+// clientReader reads receipts and the head through the client's endpoints.
+type clientReader struct{ c *Client }
+
+func (r clientReader) TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
+	return r.c.lookupReceipt(ctx, hash)
+}
+
+func (r clientReader) BlockNumber(ctx context.Context) (uint64, error) { return r.c.BlockNumber(ctx) }
+
+// lookupReceipt asks the endpoints for hash's receipt until one has it (ethereum.NotFound when
+// none does).
+func (c *Client) lookupReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
+	var r *types.Receipt
+	err := c.lookup(ctx, func(ctx context.Context, e *endpoint) error {
+		var err error
+		r, err = e.eth.TransactionReceipt(ctx, hash)
+		return err
+	})
+	return r, err
+}
+
+// waitFlight waits for any variant of fl to be mined, repairing the account every RecheckEvery.
+func (c *Client) waitFlight(ctx context.Context, fl *flight) (*types.Receipt, error) {
+	s := c.sender
 	delay := c.opts.PollInterval
-	var receipt *types.Receipt // the latest receipt seen, nil while none is known
+	recheck := c.now().Add(c.opts.RecheckEvery)
+	for {
+		unsure := false // a lookup failed: no receipt is not proof of none
+		for _, h := range s.variants(fl) {
+			r, err := c.lookupReceipt(ctx, h)
+			if err == nil {
+				r, err = c.waitMined(ctx, clientReader{c}, h, r)
+				if r != nil && (err == nil || errors.Is(err, ErrTxFailed)) {
+					s.land(fl, h)
+				}
+				return r, err
+			}
+			if !errors.Is(err, ethereum.NotFound) && ctx.Err() == nil {
+				unsure = true
+				c.log.Warn("receipt poll failed", "tx", h, "err", err)
+			}
+		}
+		// The chain's nonce went past this one and no endpoint has a receipt of any variant, long
+		// after: another transaction took the nonce.
+		if !unsure && s.passedFor(fl) > 2*c.opts.RecheckEvery {
+			return nil, fmt.Errorf("%w: nonce %d of transaction %s", ErrNonceTaken, fl.nonce, s.variants(fl)[0])
+		}
+		if !c.now().Before(recheck) {
+			if err := s.repair(ctx); err != nil && ctx.Err() == nil {
+				c.log.Warn("checking the settler's nonces failed", "err", err)
+			}
+			recheck = c.now().Add(c.opts.RecheckEvery)
+			delay = c.opts.PollInterval // a repair may have sent something: look again soon
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("evm: waiting for %s: %w", s.variants(fl)[0], ctx.Err())
+		case <-time.After(max(0, min(delay, recheck.Sub(c.now())))):
+		}
+		if delay < time.Second {
+			delay *= 2
+		}
+	}
+}
+
+// sendAndWait sends a transaction from the settler account and waits for its receipt, returning
+// the hash of the variant mined. A broadcast whose outcome is unknown is followed (re-sent while
+// the wait repairs the account) for at most UnknownBroadcastWait before it is reported unknown.
+func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte) (common.Hash, error) {
+	if c.sender == nil {
+		return common.Hash{}, ErrReadOnly
+	}
+	tx, err := c.sender.send(ctx, txCall{to: to, data: data}, nil)
+	if err != nil && !errors.Is(err, ErrBroadcastUnknown) {
+		return txHash(tx), err
+	}
+	wctx := ctx
+	if err != nil {
+		c.log.Warn("broadcast outcome unknown; re-sending and waiting for a receipt", "tx", tx.Hash(), "err", err)
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, c.opts.UnknownBroadcastWait)
+		defer cancel()
+	}
+	r, werr := c.WaitMined(wctx, tx.Hash())
+	switch {
+	case r != nil && (werr == nil || errors.Is(werr, ErrTxFailed)):
+		return r.TxHash, werr
+	case err != nil && ctx.Err() != nil:
+		return tx.Hash(), fmt.Errorf("%w (then %w)", err, ctx.Err())
+	case err != nil:
+		return tx.Hash(), fmt.Errorf("%w; no receipt within %s", err, c.opts.UnknownBroadcastWait)
+	}
+	return tx.Hash(), werr
+}
+
+// waitMined waits for hash on chain; first, when known, is its receipt already read.
+func (c *Client) waitMined(ctx context.Context, chain receiptReader, hash common.Hash, first *types.Receipt) (*types.Receipt, error) {
+	delay := c.opts.PollInterval
+	receipt := first // the latest receipt seen, nil while none is known
 	for {
 		if receipt == nil {
 			r, err := c.receipt(ctx, chain, hash)

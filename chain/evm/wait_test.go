@@ -122,7 +122,7 @@ func TestWaitMinedFollowsReorgs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			chain := &scriptedChain{receipts: tt.receipts, heads: tt.heads}
-			r, err := waitingClient(tt.confirmations).waitMined(t.Context(), chain, waitedTx)
+			r, err := waitingClient(tt.confirmations).waitMined(t.Context(), chain, waitedTx, nil)
 			if tt.wantStatus == 0 {
 				if !errors.Is(err, ErrTxFailed) {
 					t.Fatalf("err %v, want ErrTxFailed", err)
@@ -150,7 +150,7 @@ func TestWaitMinedDroppedTransactionIsNotConfirmed(t *testing.T) {
 	chain := &dropThenCancel{scriptedChain: scriptedChain{
 		receipts: []receiptAnswer{minedIn(10, "0xa", 1), notMined}, heads: []uint64{50},
 	}, cancelAfter: 6, cancel: cancel}
-	r, err := waitingClient(4).waitMined(ctx, chain, waitedTx)
+	r, err := waitingClient(4).waitMined(ctx, chain, waitedTx, nil)
 	if !errors.Is(err, context.Canceled) || r != nil {
 		t.Fatalf("got receipt %v, err %v; want no receipt and context.Canceled", r, err)
 	}

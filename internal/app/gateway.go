@@ -70,10 +70,19 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, h hoo
 	if err != nil {
 		return nil, fmt.Errorf("settler key: %w", err)
 	}
-	chain, err := evm.Dial(ctx, cfg.RPCURL, cfg.ChainID(), evm.Options{
+	maxFee, minGas, err := cfg.SettlementLimits()
+	if err != nil {
+		return nil, err
+	}
+	chain, err := evm.DialEndpoints(ctx, cfg.RPCEndpoints(), cfg.ChainID(), evm.Options{
 		SettlerKey: key, Confirmations: uint64(cfg.Confirmations), Logger: log.With("component", "chain"),
+		ReplaceAfter: cfg.Settlement.ReplaceAfter, MaxFeePerGas: maxFee, MinGasBalance: minGas,
 	})
 	if err != nil {
+		return nil, fmt.Errorf("chain %s: %w", cfg.Network, err)
+	}
+	if err := chain.RequireSettlerFunds(ctx); err != nil {
+		chain.Close()
 		return nil, fmt.Errorf("chain %s: %w", cfg.Network, err)
 	}
 	if err := checkAsset(ctx, chain, cfg, log); err != nil {
@@ -276,6 +285,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		reconcileEvery = 30 * time.Second
 	}
 	jobs.Go(func() { g.reconciler.Run(recCtx, reconcileEvery) })
+	jobs.Go(func() { g.chain.WatchSettlerFunds(recCtx, time.Minute) })
 	if g.claimer != nil {
 		jobs.Go(func() { g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval) })
 	}
