@@ -174,7 +174,12 @@ func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, 
 		}
 		after.Balance, after.TotalClaimed, after.RefundNonce, after.PendingWithdrawal = st.Balance, st.TotalClaimed, st.RefundNonce, st.PendingWithdrawal
 	} else {
-		return nil, fmt.Errorf("%w: read refunded channel: %w", paywall.ErrUnavailable, err)
+		// The refund is mined: the payer must hear it succeeded, not that nothing happened. The
+		// state it leaves follows from the transaction; the watcher records the chain's own.
+		m.log().Warn("reading a refunded channel failed; answering with the state the refund leaves", "channel", ch.ID, "tx", tx, "err", err)
+		after.Balance = new(big.Int).Sub(ch.Balance, r.amount)
+		after.TotalClaimed = final
+		after.RefundNonce = new(big.Int).Add(ch.RefundNonce, big.NewInt(1))
 	}
 	m.forget(ch.ID)
 	state := snapshot(&after).ChannelState(id)

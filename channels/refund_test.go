@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"testing"
@@ -191,4 +192,54 @@ func TestPartialRefundsHaveAMinimum(t *testing.T) {
 func hasReason(err error, want x402.Reason) bool {
 	reason, _ := x402.ReasonOf(err)
 	return reason == want
+}
+
+// blindAfterRefund is an escrow that cannot be read once a refund went out (the RPC failed right
+// after the transaction was mined).
+type blindAfterRefund struct{ gatedRefundChain }
+
+func (c *blindAfterRefund) ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error) {
+	if c.state.RefundNonce.Sign() > 0 {
+		return store.ChannelChainState{}, errors.New("rpc down")
+	}
+	return c.gatedRefundChain.ChannelState(ctx, id)
+}
+
+// TestMinedRefundIsReportedEvenIfTheChainCannotBeRead: once the refund transaction is mined the
+// payer is told so, with the state the refund leaves, even when the channel cannot be read again.
+func TestMinedRefundIsReportedEvenIfTheChainCannotBeRead(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	offer, verifier, receiverKey, signer := newTestOffer(t)
+	chain := &blindAfterRefund{}
+	chain.state = store.ChannelChainState{Balance: big.NewInt(0), TotalClaimed: big.NewInt(0),
+		PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}
+	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain,
+		Refunds: &Refunds{Chain: chain, Authorizer: receiverKey, MarkClaimed: st.MarkChannelClaimed}}
+	req := offer.Requirements(big.NewInt(1000))
+	pay := func(p *batch.Payload, err error) (*x402.SettlementResponse, error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := batch.PaymentPayload(req, nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := m.Authorize(ctx, req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
+		if err != nil {
+			return nil, err
+		}
+		return c.Complete(ctx)
+	}
+	if _, err := pay(signer.DepositPayload(req, big.NewInt(30_000), big.NewInt(1000))); err != nil {
+		t.Fatalf("deposit: %v", err)
+	}
+	r, err := pay(signer.RefundPayload(req, big.NewInt(1000), nil))
+	if err != nil || !r.Success || r.Amount != "29000" {
+		t.Fatalf("refund whose channel cannot be read afterwards: %+v %v; want success, 29000", r, err)
+	}
+	state, _ := r.Extra["channelState"].(batch.ChannelState)
+	if state.Balance == nil || state.Balance.Int64() != 1000 || state.RefundNonce.Int64() != 1 {
+		t.Fatalf("reported state %+v, want the 1000 left after the refund", state)
+	}
 }

@@ -1,6 +1,7 @@
 package paywall
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -24,9 +25,26 @@ func (pw *Paywall) refusedByGate(w http.ResponseWriter) bool {
 	if !refusing {
 		return false
 	}
-	seconds := max(int64((wait+time.Second-1)/time.Second), 1)
-	w.Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
+	w.Header().Set("Retry-After", retryAfterSeconds(wait))
 	writeJSONError(w, http.StatusServiceUnavailable, "upstream_unavailable",
 		"the service is unavailable; no payment was checked or charged, retry later")
 	return true
+}
+
+// defaultRetryAfter is what a 503 suggests when its cause gives no estimate.
+const defaultRetryAfter = 2 * time.Second
+
+// retryAfterSeconds renders wait as a Retry-After value: whole seconds, rounded up, at least 1.
+func retryAfterSeconds(wait time.Duration) string {
+	return strconv.FormatInt(max(int64((wait+time.Second-1)/time.Second), 1), 10)
+}
+
+// retryAfterOf is the wait an unavailable dependency's error estimates (an open circuit
+// breaker's cool-down), or defaultRetryAfter.
+func retryAfterOf(err error) string {
+	var hint interface{ RetryAfter() time.Duration }
+	if errors.As(err, &hint) && hint.RetryAfter() > 0 {
+		return retryAfterSeconds(hint.RetryAfter())
+	}
+	return retryAfterSeconds(defaultRetryAfter)
 }

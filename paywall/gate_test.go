@@ -3,6 +3,7 @@ package paywall
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -91,5 +92,27 @@ func TestGateRefusesBeforeAnyPaymentWork(t *testing.T) {
 	}
 	if method.authorized.Load() != 1 {
 		t.Fatal("the payment was not checked once the gate let it through")
+	}
+}
+
+type hintedOutage struct{ wait time.Duration }
+
+func (h hintedOutage) Error() string             { return "rpc breaker open" }
+func (h hintedOutage) RetryAfter() time.Duration { return h.wait }
+
+// TestRetryAfterFollowsTheOutage: a 503 for an unavailable dependency suggests the wait its error
+// estimates (an open breaker's cool-down), rounded up to whole seconds; without one, 2 s.
+func TestRetryAfterFollowsTheOutage(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w: %w", ErrUnavailable, hintedOutage{6500 * time.Millisecond}), "7"},
+		{fmt.Errorf("%w: %w", ErrUnavailable, hintedOutage{time.Millisecond}), "1"},
+		{fmt.Errorf("%w: store down", ErrUnavailable), "2"},
+	} {
+		if got := retryAfterOf(c.err); got != c.want {
+			t.Errorf("Retry-After for %v: %s, want %s", c.err, got, c.want)
+		}
 	}
 }

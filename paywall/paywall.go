@@ -208,7 +208,7 @@ func (pw *Paywall) complete(ctx context.Context, w http.ResponseWriter, charge C
 	}
 	pw.log.Warn("charging a verified payment failed; response withheld", "err", err, "payer", charge.Payer())
 	if settlement == nil && errors.Is(err, ErrUnavailable) {
-		w.Header().Set("Retry-After", "2")
+		w.Header().Set("Retry-After", retryAfterOf(err))
 		writeJSONError(w, http.StatusServiceUnavailable, "payment_unavailable",
 			"the payment could not be recorded right now; nothing was charged, retry")
 		return nil, false

@@ -53,7 +53,7 @@ func (pw *Paywall) writeBadRequest(w http.ResponseWriter, err error) {
 func (pw *Paywall) rejectPayment(w http.ResponseWriter, challenge x402.PaymentRequired, err error) {
 	if errors.Is(err, ErrUnavailable) {
 		pw.log.Warn("payment could not be verified: infrastructure unavailable", "err", err)
-		w.Header().Set("Retry-After", "2")
+		w.Header().Set("Retry-After", retryAfterOf(err))
 		writeJSONError(w, http.StatusServiceUnavailable, "payment_unavailable",
 			"the payment could not be verified right now; nothing was charged, retry with the same payment")
 		return

@@ -68,6 +68,13 @@ func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *
 			return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
 		}
 	}
+	// Every RPC endpoint's breaker is open: nothing could be verified or settled, so the
+	// payment is not even looked at.
+	if r, ok := e.Chain.(chainGate); ok {
+		if wait, refusing := r.Refusing(); refusing {
+			return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, &chainRefusing{wait: wait})
+		}
+	}
 	v, err := e.Verifier.Verify(ctx, req, p)
 	if errors.Is(err, exact.ErrChainUnavailable) {
 		return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
@@ -92,6 +99,21 @@ func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *
 	failpoint.Hit(failpoint.ExactReserved)
 	return &exactCharge{e: e, id: id, v: v, network: req.Network}, nil
 }
+
+// chainGate is implemented by a Chain whose RPC circuit breakers can all be open.
+type chainGate interface {
+	Refusing() (time.Duration, bool)
+}
+
+// chainRefusing is a payment turned away because the chain cannot be reached; it carries how
+// long until a probe may pass, for the caller's Retry-After.
+type chainRefusing struct{ wait time.Duration }
+
+func (e *chainRefusing) Error() string {
+	return "the chain RPC is unavailable (circuit breaker open)"
+}
+
+func (e *chainRefusing) RetryAfter() time.Duration { return e.wait }
 
 func (e *Exact) log() *slog.Logger {
 	if e.Logger == nil {

@@ -2,6 +2,7 @@ package settle
 
 import (
 	"context"
+	"errors"
 	"math/big"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
@@ -93,5 +95,23 @@ func TestCompleteChecksTheWindowAgain(t *testing.T) {
 		if len(ledger.released) != 1 || ledger.released[0] != string(x402.ReasonExactValidBefore) {
 			t.Errorf("%s left, margin %s: reservation not released: %+v", tc.left, tc.margin, ledger)
 		}
+	}
+}
+
+// downChain is a chain whose every RPC endpoint's breaker is open.
+type downChain struct{ fakeChain }
+
+func (c *downChain) Refusing() (time.Duration, bool) { return 4 * time.Second, true }
+
+// TestPaymentsTurnedAwayWhileTheChainIsDown: while every RPC endpoint's breaker is open, an exact
+// payment is refused as unavailable at once, with the breaker's wait for Retry-After: nothing is
+// verified (the verifier, without a chain it could read, would panic) and nothing reserved.
+func TestPaymentsTurnedAwayWhileTheChainIsDown(t *testing.T) {
+	ledger := &fakeLedger{}
+	e := &Exact{Ledger: ledger, Chain: &downChain{}}
+	_, err := e.Authorize(context.Background(), x402.PaymentRequirements{}, &x402.PaymentPayload{}, paywall.RequestInfo{})
+	var hint interface{ RetryAfter() time.Duration }
+	if !errors.Is(err, paywall.ErrUnavailable) || !errors.As(err, &hint) || hint.RetryAfter() != 4*time.Second {
+		t.Fatalf("payment while the chain is down: %v; want unavailable, retry after 4s", err)
 	}
 }
