@@ -40,6 +40,7 @@ var (
 // the smaller interface they need instead of depending on all of it.
 type Store interface {
 	ChannelStore
+	IdempotencyStore
 
 	// ReservePayment inserts p with status reserved and returns its id. It
 	// returns ErrDuplicate when a payment with the same network, asset,

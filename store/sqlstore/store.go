@@ -50,6 +50,7 @@ type Store struct {
 	closed  atomic.Bool
 	q       queries
 	cq      channelQueries
+	iq      idempotencyQueries
 	charges *chargeGroup // nil unless the dialect groups charges
 }
 
@@ -85,6 +86,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.q = buildQueries(&s.dialect)
 	s.cq = buildChannelQueries(&s.dialect)
+	s.iq = buildIdempotencyQueries(&s.dialect)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
