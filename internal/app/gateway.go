@@ -130,6 +130,8 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 	pw, err := paywall.New(paywall.Options{
 		Pricer: table, Methods: methods,
 		MaxHeaderBytes: cfg.MaxPaymentHeaderBytes, ChargeTimeout: cfg.SettlementTimeout,
+		Idempotency: paywall.Idempotency{Store: keptResponses{g.store}, Required: cfg.Idempotency.Required,
+			TTL: cfg.Idempotency.TTL, MaxResponseBytes: cfg.Idempotency.MaxResponseBytes},
 		Logger: g.log.With("component", "paywall"),
 	})
 	if err != nil {
@@ -244,6 +246,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	defer jobs.Wait()
 	defer stopRec() // runs first: stop the jobs, then wait for them
 	jobs.Go(func() { g.reconciler.Run(recCtx, 30*time.Second) })
+	jobs.Go(func() { purgeKeptResponses(recCtx, g.store, purgeInterval, g.log.With("component", "idempotency")) })
 	if g.claimer != nil {
 		jobs.Go(func() { g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval) })
 	}
