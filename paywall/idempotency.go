@@ -129,8 +129,10 @@ func (pw *Paywall) beginIdempotent(w http.ResponseWriter, r *http.Request, heade
 			replay(w, held)
 			return w, nil, true
 		case held.State == KeptCharging && !held.Leased:
-			pw.resume(w, r, held, p, offers)
-			return w, nil, true
+			if pw.resume(w, r, held, p, offers) {
+				return w, nil, true
+			}
+			continue // the charge was given back unsent: the payment runs again, at once
 		}
 		// The first request is still running: wait for its answer a little, then let the caller
 		// come back.
@@ -161,8 +163,10 @@ func requestFingerprint(header string, maxBytes int, r *http.Request) (string, e
 }
 
 // resume answers a retry of a payment whose first request kept its response and ended while
-// the charge was still settling: how the charge ended decides. Nothing is charged here.
-func (pw *Paywall) resume(w http.ResponseWriter, r *http.Request, held KeptResponse, p *x402.PaymentPayload, offers []x402.PaymentRequirements) {
+// the charge was still settling: how the charge ended decides. Nothing is charged here. It
+// reports false, having answered nothing, when the charge was given back without being sent
+// (the first request died before): the identifier is freed and the payment may run again.
+func (pw *Paywall) resume(w http.ResponseWriter, r *http.Request, held KeptResponse, p *x402.PaymentPayload, offers []x402.PaymentRequirements) bool {
 	idem := pw.idem
 	var resumer Resumer
 	for i, o := range offers {
@@ -174,7 +178,7 @@ func (pw *Paywall) resume(w http.ResponseWriter, r *http.Request, held KeptRespo
 	if resumer == nil {
 		idem.log.Error("a kept charge cannot be looked up: its payment method is no longer offered", "scheme", p.Accepted.Scheme, "ref", held.ChargeRef)
 		writeUnavailable(w, "the payment's outcome cannot be looked up right now; retry with the same payment")
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), idempotencyStoreCallTimeout)
 	defer cancel()
@@ -184,6 +188,13 @@ func (pw *Paywall) resume(w http.ResponseWriter, r *http.Request, held KeptRespo
 	case err == nil:
 		held = idem.completeResumed(ctx, held, settlement)
 		replay(w, held)
+	case errors.Is(err, ErrChargeReleased):
+		if rerr := idem.Store.ReleasePaymentID(ctx, held.ID, held.Owner); rerr != nil {
+			idem.log.Warn("releasing the identifier of an unsent charge failed", "err", rerr)
+			writeUnavailable(w, "the payment's outcome cannot be recorded right now; retry with the same payment")
+			return true
+		}
+		return false
 	case errors.Is(err, ErrUnavailable):
 		idem.log.Warn("looking up a kept charge failed", "ref", held.ChargeRef, "err", err)
 		writeUnavailable(w, "the payment's outcome cannot be looked up right now; retry with the same payment")
@@ -197,6 +208,7 @@ func (pw *Paywall) resume(w http.ResponseWriter, r *http.Request, held KeptRespo
 		}
 		pw.writeSettlementFailure(w, settlementFailure(settlement, err, p.Accepted.Network))
 	}
+	return true
 }
 
 // completeResumed records a kept response whose charge settled as complete, with the

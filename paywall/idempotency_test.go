@@ -136,7 +136,7 @@ type resumableMethod struct {
 	*cashMethod
 	rmu         sync.Mutex
 	pending     bool   // Complete ends pending
-	outcome     string // what Resume reports: "pending", "settled", "failed", "down"
+	outcome     string // what Resume reports: "pending", "settled", "failed", "down", "released"
 	resumeCalls int
 }
 
@@ -181,6 +181,11 @@ func (m *resumableMethod) Resume(_ context.Context, ref string) (*x402.Settlemen
 		return nil, x402.Failf("cash_bounced", "the cheque bounced")
 	case "down":
 		return nil, fmt.Errorf("%w: ledger unreachable", ErrUnavailable)
+	case "released":
+		m.mu.Lock()
+		delete(m.spent, token)
+		m.mu.Unlock()
+		return nil, fmt.Errorf("cash %s: %w", token, ErrChargeReleased)
 	}
 	return &x402.SettlementResponse{ErrorReason: string(x402.ReasonSettlementPending), Network: "test:1", Payer: "payer-" + token},
 		x402.Failf(x402.ReasonSettlementPending, "still not mined")
@@ -406,6 +411,28 @@ func TestPendingChargeIsResumedByRetries(t *testing.T) {
 	}
 	if _, ok := g.store.record(payID); ok {
 		t.Fatal("a failed charge kept its identifier")
+	}
+}
+
+// TestReleasedChargeRunsAgain: a kept charge that recovery gave back unsent (its request died
+// before sending it) frees the identifier, and the retry is served as a new request at once.
+func TestReleasedChargeRunsAgain(t *testing.T) {
+	f := newIdemFixture(t, nil)
+	f.method.set(true, "pending")
+	header := f.payment(t, "t1", payID)
+	if a := f.send(t, "GET", "/v1/quote", header); a.status != 402 {
+		t.Fatalf("first: %+v", a)
+	}
+	f.method.set(false, "released")
+	a := f.send(t, "GET", "/v1/quote", header)
+	if a.status != 200 || a.body != "hello" || a.header.Get(HeaderReplayed) != "" || a.settlement == nil || !a.settlement.Success {
+		t.Fatalf("retry after the release: %+v", a)
+	}
+	if f.upstreamCalls() != 2 {
+		t.Fatalf("upstream called %d times, want 2", f.upstreamCalls())
+	}
+	if r, _ := f.store.record(payID); r.State != KeptComplete {
+		t.Fatalf("record %+v", r)
 	}
 }
 

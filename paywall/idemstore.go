@@ -113,7 +113,13 @@ type Resumable interface {
 type Resumer interface {
 	// Resume reports how the charge named ref ended: its settlement once it succeeded; an
 	// *x402.Error with reason settlement_pending (and the settlement response to send) while it
-	// is not final; another *x402.Error when it failed. Infrastructure failures wrap
-	// ErrUnavailable. Resume never charges anything.
+	// is not final; ErrChargeReleased when it was given back without being sent, so that the
+	// payment can be used again; another *x402.Error when it failed. Infrastructure failures
+	// wrap ErrUnavailable. Resume never charges anything.
 	Resume(ctx context.Context, ref string) (*x402.SettlementResponse, error)
 }
+
+// ErrChargeReleased is what Resume reports for a charge given back before it was sent (the
+// request that made it died, and recovery released it): nothing was taken, and the same payment
+// may be authorized again.
+var ErrChargeReleased = errors.New("the charge was released without being sent")

@@ -58,7 +58,9 @@ func (e *Exact) Resume(ctx context.Context, ref string) (*x402.SettlementRespons
 	switch p.Status {
 	case store.StatusSettled:
 		return settledResponse(p, p.TxHash), nil
-	case store.StatusFailed, store.StatusReleased:
+	case store.StatusReleased:
+		return nil, fmt.Errorf("payment %d: %w", id, paywall.ErrChargeReleased)
+	case store.StatusFailed:
 		reason := x402.Reason(p.ErrorReason)
 		if reason == "" {
 			reason = x402.ReasonUnexpectedSettleError
