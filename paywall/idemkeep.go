@@ -108,20 +108,19 @@ func (k *idemKey) finish(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyStoreCallTimeout)
 	defer cancel()
 	c := k.w
-	settlement := settlementOf(c.header)
 	var err error
 	switch {
-	case c.status > 0 && c.status < 400 && settlement != nil && settlement.Success:
+	// Below 400 a PAYMENT-RESPONSE is the paywall's own, set only once the charge succeeded.
+	case c.status > 0 && c.status < 400 && c.header.Get(x402.HeaderPaymentResponse) != "":
 		body := c.body.Bytes()
 		if c.overflow {
 			body = nil
 		}
 		err = k.idem.Store.UpdateKeptResponse(ctx, KeptUpdate{
 			ID: k.id, Owner: k.owner, From: k.state, To: KeptComplete,
-			Status: c.status, Header: encodeKeptHeader(c.header), Body: body, BodyOmitted: c.overflow,
+			Status: c.status, Header: encodeKeptHeader(c.header), Body: body, BodyOmitted: c.overflow, Relaxed: true,
 		})
-	case k.state == KeptCharging && c.status == http.StatusPaymentRequired && settlement != nil &&
-		settlement.ErrorReason == string(x402.ReasonSettlementPending):
+	case k.state == KeptCharging && c.status == http.StatusPaymentRequired && pendingSettlement(c.header):
 		err = k.endLease(ctx)
 	default:
 		err = k.idem.Store.ReleasePaymentID(ctx, k.id, k.owner)
@@ -139,16 +138,14 @@ func (k *idemKey) endLease(ctx context.Context) error {
 	return k.idem.Store.UpdateKeptResponse(ctx, u)
 }
 
-func settlementOf(h http.Header) *x402.SettlementResponse {
+// pendingSettlement reports whether an answer's PAYMENT-RESPONSE says settlement_pending.
+func pendingSettlement(h http.Header) bool {
 	enc := h.Get(x402.HeaderPaymentResponse)
 	if enc == "" {
-		return nil
+		return false
 	}
 	s, err := x402.DecodeSettlementResponse(enc, 64<<10)
-	if err != nil {
-		return nil
-	}
-	return s
+	return err == nil && !s.Success && s.ErrorReason == string(x402.ReasonSettlementPending)
 }
 
 // replay answers with a kept response. A response whose body was too large to keep is answered

@@ -108,7 +108,7 @@ func (pw *Paywall) beginIdempotent(w http.ResponseWriter, r *http.Request, heade
 		pw.writeBadRequest(w, err)
 		return w, nil, true
 	}
-	claim := PaymentIDClaim{ID: id, Fingerprint: fingerprint, Owner: randomToken(), Lease: idem.Lease, TTL: idem.TTL}
+	claim := PaymentIDClaim{ID: id, Fingerprint: fingerprint, Owner: randomToken(), Lease: idem.Lease, TTL: idem.TTL, Relaxed: true}
 	deadline := time.Now().Add(idem.Wait)
 	for delay := 20 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
 		held, claimed, err := idem.Store.ClaimPaymentID(r.Context(), claim)
@@ -222,7 +222,7 @@ func (idem *idempotency) completeResumed(ctx context.Context, held KeptResponse,
 	held.Header = encodeKeptHeader(header)
 	err := idem.Store.UpdateKeptResponse(ctx, KeptUpdate{
 		ID: held.ID, Owner: held.Owner, From: KeptCharging, To: KeptComplete, ChargeRef: held.ChargeRef,
-		Status: held.Status, Header: held.Header, Body: held.Body, BodyOmitted: held.BodyOmitted,
+		Status: held.Status, Header: held.Header, Body: held.Body, BodyOmitted: held.BodyOmitted, Relaxed: true,
 	})
 	if err != nil && !errors.Is(err, ErrKeptConflict) {
 		idem.log.Warn("recording a settled kept response failed; the next retry looks it up again", "err", err)

@@ -65,6 +65,7 @@ type KeptResponse struct {
 type PaymentIDClaim struct {
 	ID, Fingerprint, Owner string
 	Lease, TTL             time.Duration
+	Relaxed                bool // see KeptUpdate.Relaxed
 }
 
 // KeptUpdate moves a record its owner holds from one state to another.
@@ -77,6 +78,11 @@ type KeptUpdate struct {
 	Body        []byte
 	BodyOmitted bool
 	Lease       time.Duration // from now; 0 ends the lease
+	// Relaxed lets the store acknowledge the write before it reaches the disk (it survives the
+	// process dying, not an operating-system crash): a lost record costs a retry its kept
+	// answer, never money. The response kept before a charge that may end pending is not
+	// relaxed, since it is then the caller's only copy.
+	Relaxed bool
 }
 
 // Errors a ResponseStore reports; any other error means the store is unavailable.

@@ -58,6 +58,8 @@ type IdempotencyClaim struct {
 	Lease time.Duration
 	// TTL is how long the record is kept.
 	TTL time.Duration
+	// Relaxed: see IdempotencyUpdate.Relaxed.
+	Relaxed bool
 }
 
 // IdempotencyUpdate changes a record its holder owns.
@@ -72,6 +74,12 @@ type IdempotencyUpdate struct {
 	BodyOmitted bool
 	// Lease sets LeaseUntil to now + Lease; 0 ends the lease now.
 	Lease time.Duration
+	// Relaxed lets a backend acknowledge the write before it reaches the disk: it survives the
+	// process dying, an operating-system crash may lose it (SQLite: synchronous=NORMAL in WAL
+	// mode, made durable by the next flushed commit). A lost record costs a retry its kept
+	// answer, never money, so the per-request claim and the final answer may take it; a
+	// response kept for a charge that may end pending must not.
+	Relaxed bool
 }
 
 // IdempotencyStore keeps the answers to paid requests that carried an x402 payment-identifier,
@@ -90,7 +98,8 @@ type IdempotencyStore interface {
 	// state u.From, and returns ErrConflict otherwise (ErrNotFound when there is no record).
 	UpdateIdempotentResponse(ctx context.Context, u IdempotencyUpdate) error
 	// ReleaseIdempotencyKey deletes the record of key if owner holds it; a record already gone
-	// or held by another owner is left alone without error.
+	// or held by another owner is left alone without error. The delete is relaxed (see
+	// IdempotencyUpdate.Relaxed): a release lost to a crash leaves a record whose lease runs out.
 	ReleaseIdempotencyKey(ctx context.Context, key, owner string) error
 	// PurgeIdempotentResponses deletes up to limit records whose TTL has passed and reports how
 	// many it deleted.

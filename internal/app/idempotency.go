@@ -15,7 +15,7 @@ type keptResponses struct{ s store.IdempotencyStore }
 
 func (k keptResponses) ClaimPaymentID(ctx context.Context, c paywall.PaymentIDClaim) (paywall.KeptResponse, bool, error) {
 	r, claimed, err := k.s.ClaimIdempotencyKey(ctx, store.IdempotencyClaim{
-		Key: c.ID, Fingerprint: c.Fingerprint, Owner: c.Owner, Lease: c.Lease, TTL: c.TTL,
+		Key: c.ID, Fingerprint: c.Fingerprint, Owner: c.Owner, Lease: c.Lease, TTL: c.TTL, Relaxed: c.Relaxed,
 	})
 	if err != nil {
 		return paywall.KeptResponse{}, false, err
@@ -35,6 +35,7 @@ func (k keptResponses) UpdateKeptResponse(ctx context.Context, u paywall.KeptUpd
 	return keptError(k.s.UpdateIdempotentResponse(ctx, store.IdempotencyUpdate{
 		Key: u.ID, Owner: u.Owner, From: store.IdempotencyState(u.From), To: store.IdempotencyState(u.To),
 		ChargeRef: u.ChargeRef, Status: u.Status, Header: u.Header, Body: u.Body, BodyOmitted: u.BodyOmitted, Lease: u.Lease,
+		Relaxed: u.Relaxed,
 	}))
 }
 

@@ -53,10 +53,12 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c store.IdempotencyClai
 		now := s.timestamp()
 		var owner string
 		err := s.withRetry(ctx, func() error {
-			return s.write.QueryRowContext(ctx, s.iq.claim, c.Key, c.Fingerprint, c.Owner, []byte{}, []byte{}, false,
-				s.dialect.TimeValue(normalizeTime(now.Add(c.Lease))), s.dialect.TimeValue(normalizeTime(now.Add(c.TTL))),
-				s.dialect.TimeValue(now), s.dialect.TimeValue(now),
-				s.dialect.TimeValue(now), s.dialect.TimeValue(now)).Scan(&owner)
+			return s.writeStatement(ctx, c.Relaxed, s.iq.claim, func(ctx context.Context, st boundStatement) error {
+				return st.QueryRowContext(ctx, c.Key, c.Fingerprint, c.Owner, []byte{}, []byte{}, false,
+					s.dialect.TimeValue(normalizeTime(now.Add(c.Lease))), s.dialect.TimeValue(normalizeTime(now.Add(c.TTL))),
+					s.dialect.TimeValue(now), s.dialect.TimeValue(now),
+					s.dialect.TimeValue(now), s.dialect.TimeValue(now)).Scan(&owner)
+			})
 		})
 		switch {
 		case err == nil:
@@ -123,14 +125,16 @@ func (s *Store) UpdateIdempotentResponse(ctx context.Context, u store.Idempotenc
 	now := s.timestamp()
 	var affected int64
 	err := s.withRetry(ctx, func() error {
-		res, err := s.write.ExecContext(ctx, s.iq.update, string(u.To), u.ChargeRef, u.Status, nonNil(u.Header), nonNil(u.Body),
-			u.BodyOmitted, s.dialect.TimeValue(normalizeTime(now.Add(u.Lease))), s.dialect.TimeValue(now),
-			u.Key, u.Owner, string(u.From), s.dialect.TimeValue(now))
-		if err != nil {
+		return s.writeStatement(ctx, u.Relaxed, s.iq.update, func(ctx context.Context, st boundStatement) error {
+			res, err := st.ExecContext(ctx, string(u.To), u.ChargeRef, u.Status, nonNil(u.Header), nonNil(u.Body),
+				u.BodyOmitted, s.dialect.TimeValue(normalizeTime(now.Add(u.Lease))), s.dialect.TimeValue(now),
+				u.Key, u.Owner, string(u.From), s.dialect.TimeValue(now))
+			if err != nil {
+				return err
+			}
+			affected, err = res.RowsAffected()
 			return err
-		}
-		affected, err = res.RowsAffected()
-		return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("update idempotency key: %w", err)
@@ -147,8 +151,10 @@ func (s *Store) UpdateIdempotentResponse(ctx context.Context, u store.Idempotenc
 // ReleaseIdempotencyKey implements store.IdempotencyStore.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, key, owner string) error {
 	err := s.withRetry(ctx, func() error {
-		_, err := s.write.ExecContext(ctx, s.iq.release, key, owner)
-		return err
+		return s.writeStatement(ctx, true, s.iq.release, func(ctx context.Context, st boundStatement) error {
+			_, err := st.ExecContext(ctx, key, owner)
+			return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)

@@ -52,6 +52,9 @@ type Store struct {
 	cq      channelQueries
 	iq      idempotencyQueries
 	charges *chargeGroup // nil unless the dialect groups charges
+	relax   *GroupSync   // for writes that may skip the disk flush; nil: every write is flushed
+	stmts   statements   // prepared write statements
+	writes  *writeGroup  // relaxed writes committed together; nil without relax
 }
 
 var errClosed = Unavailable(errors.New("store is closed"))
@@ -92,6 +95,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if s.dialect.GroupCharges {
 		s.charges = newChargeGroup(s, cfg.GroupSync)
+		s.relax = cfg.GroupSync
+		if s.relax != nil {
+			s.writes = newWriteGroup(s)
+		}
 	}
 	return s, nil
 }
@@ -120,6 +127,10 @@ func (s *Store) Close() error {
 	if s.charges != nil {
 		s.charges.close()
 	}
+	if s.writes != nil {
+		s.writes.close()
+	}
+	s.stmts.close()
 	var errs []error
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())

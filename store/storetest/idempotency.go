@@ -18,7 +18,7 @@ const (
 )
 
 func claim(owner string) store.IdempotencyClaim {
-	return store.IdempotencyClaim{Key: idemKey, Fingerprint: idemPrint, Owner: owner, Lease: idemLease, TTL: idemTTL}
+	return store.IdempotencyClaim{Key: idemKey, Fingerprint: idemPrint, Owner: owner, Lease: idemLease, TTL: idemTTL, Relaxed: true}
 }
 
 func mustClaim(t *testing.T, s store.Store, c store.IdempotencyClaim, wantClaimed bool) *store.IdempotentResponse {
@@ -74,7 +74,7 @@ func testIdempotencyRoundTrip(t *testing.T, h *harness) {
 
 	must(t, "complete", s.UpdateIdempotentResponse(t.Context(), store.IdempotencyUpdate{
 		Key: idemKey, Owner: "owner-a", From: store.IdempotencyKept, To: store.IdempotencyComplete,
-		ChargeRef: "exact:42", Status: 201, Header: []byte(`{}`), BodyOmitted: true,
+		ChargeRef: "exact:42", Status: 201, Header: []byte(`{}`), BodyOmitted: true, Relaxed: true,
 	}))
 	want.State, want.Status, want.Header, want.Body, want.BodyOmitted = store.IdempotencyComplete, 201, []byte(`{}`), []byte{}, true
 	want.LeaseUntil, want.Leased = now2, false
