@@ -211,19 +211,29 @@ func newReceiptHider(t *testing.T, target string) *receiptHider {
 // with the same identifier while it is still pending gets "pending" again without a second call
 // upstream; once the reconciler has recorded the settlement, the retry gets the response. A
 // second payment is resolved by another replica on the same database, without the reconciler.
-// Each payment moves money once.
+// Each payment moves money once. The replicas share one SQLite file, or one PostgreSQL database.
 func TestPendingSettlementIsServedOnRetry(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) {
+		shared := filepath.Join(t.TempDir(), "shared.db")
+		pendingSettlementRetry(t, func(c *config.Config) { c.Database.DSN = shared })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		dsn := postgresDSN(t)
+		pendingSettlementRetry(t, func(c *config.Config) { c.Database = config.Database{Driver: config.DriverPostgres, DSN: dsn} })
+	})
+}
+
+func pendingSettlementRetry(t *testing.T, database func(*config.Config)) {
 	up := newCountingUpstream(t)
 	e := startEnv(t, up.server.URL)
 	hider := newReceiptHider(t, e.dev.Info.RPCURL)
-	shared := filepath.Join(t.TempDir(), "shared.db")
 	gwA, urlA := e.startGatewayFull(func(c *config.Config) {
 		c.RPCURL, c.Upstream, c.SettlementTimeout = hider.server.URL, up.server.URL, time.Second
-		c.Database.DSN = shared
+		database(c)
 	})
 	urlB := e.startGateway(func(c *config.Config) {
 		c.Upstream = up.server.URL
-		c.Database.DSN = shared
+		database(c)
 	})
 	payer := account(4)
 	before := e.balance(payer.Address)
