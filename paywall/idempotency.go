@@ -72,7 +72,7 @@ type idemKey struct {
 	idem  *idempotency
 	id    string
 	owner string
-	state KeptState  // what the store holds for it: in_flight, or kept once the response is
+	state KeptState  // what the store holds: in_flight, then kept once keepForRetry stored the response
 	kept  KeptUpdate // what keepForRetry stored
 	w     *captureWriter
 }
