@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -20,10 +19,8 @@ type migration struct {
 
 var migrationName = regexp.MustCompile(`^([0-9]{4})_([a-z0-9_]+)\.sql$`)
 
-// loadMigrations reads NNNN_name.sql files from the root of fsys, ordered by version. Versions
-// must be unique and start at 1, but may leave gaps: each branch of work is given its own number
-// in advance, so a build may hold 0005 before 0004 arrives. A doubled version or a stray file
-// fails loudly.
+// loadMigrations reads NNNN_name.sql files from the root of fsys and checks
+// they are numbered 1, 2, 3… so a missing or doubled file fails loudly.
 func loadMigrations(fsys fs.FS) ([]migration, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
@@ -44,40 +41,14 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
-		switch {
-		case i == 0 && m.version != 1:
-			return nil, fmt.Errorf("migrations: expected version 1 first, found %04d_%s", m.version, m.name)
-		case i > 0 && m.version == ms[i-1].version:
-			return nil, fmt.Errorf("migrations: version %04d twice (%s, %s)", m.version, ms[i-1].name, m.name)
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migrations: expected version %d, found %04d_%s", i+1, m.version, m.name)
 		}
 	}
 	if len(ms) == 0 {
 		return nil, fmt.Errorf("migrations: none found")
 	}
 	return ms, nil
-}
-
-// pendingMigrations returns the migrations of ms not yet applied, in version order, or an error
-// when the database has a version this build does not know (a newer build migrated it).
-func pendingMigrations(ms []migration, applied []int) ([]migration, error) {
-	known := make(map[int]bool, len(ms))
-	for _, m := range ms {
-		known[m.version] = true
-	}
-	done := make(map[int]bool, len(applied))
-	for _, v := range applied {
-		if !known[v] {
-			return nil, fmt.Errorf("database schema version %d is newer than this build knows (%d)", v, ms[len(ms)-1].version)
-		}
-		done[v] = true
-	}
-	var pending []migration
-	for _, m := range ms {
-		if !done[m.version] {
-			pending = append(pending, m)
-		}
-	}
-	return pending, nil
 }
 
 const createMigrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -127,16 +98,15 @@ func (s *Store) migrateTx(ctx context.Context, ms []migration) (applied []migrat
 	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
 		return nil, err
 	}
-	versions, err := appliedVersions(ctx, tx)
-	if err != nil {
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
 		return nil, err
 	}
-	pending, err := pendingMigrations(ms, versions)
-	if err != nil {
-		return nil, permanent{err}
+	if current > len(ms) {
+		return nil, permanent{fmt.Errorf("database schema version %d is newer than this build knows (%d)", current, len(ms))}
 	}
 	record := s.dialect.bind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`)
-	for _, m := range pending {
+	for _, m := range ms[current:] {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return nil, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 		}
@@ -147,21 +117,4 @@ func (s *Store) migrateTx(ctx context.Context, ms []migration) (applied []migrat
 		applied = append(applied, m)
 	}
 	return applied, tx.Commit()
-}
-
-func appliedVersions(ctx context.Context, tx *sql.Tx) ([]int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var versions []int
-	for rows.Next() {
-		var v int
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		versions = append(versions, v)
-	}
-	return versions, rows.Err()
 }
