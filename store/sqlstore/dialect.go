@@ -27,8 +27,8 @@ type Dialect struct {
 	// Retryable reports whether a failed statement did not take effect and
 	// may be run again as is (lock contention, serialization failure).
 	Retryable func(error) bool
-	// Migrations holds files named NNNN_description.sql, numbered from 1
-	// without gaps.
+	// Migrations holds files named NNNN_description.sql, applied in
+	// ascending order; numbers may have gaps (see loadMigrations).
 	Migrations fs.FS
 	// LockMigrations, if set, runs first inside the migration transaction
 	// and must block other processes migrating the same database until

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -19,8 +20,11 @@ type migration struct {
 
 var migrationName = regexp.MustCompile(`^([0-9]{4})_([a-z0-9_]+)\.sql$`)
 
-// loadMigrations reads NNNN_name.sql files from the root of fsys and checks
-// they are numbered 1, 2, 3… so a missing or doubled file fails loudly.
+// loadMigrations reads NNNN_name.sql files from the root of fsys, sorted by
+// version, and checks that no version appears twice. Numbers may have gaps:
+// they are handed out ahead of time to changes developed side by side, so a
+// build may carry migration 6 before 4 and 5 exist (each is applied once,
+// whenever it first appears; see migrateTx).
 func loadMigrations(fsys fs.FS) ([]migration, error) {
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
@@ -41,8 +45,11 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 	}
 	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
 	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migrations: expected version %d, found %04d_%s", i+1, m.version, m.name)
+		if m.version == 0 {
+			return nil, fmt.Errorf("migrations: version 0 in %04d_%s", m.version, m.name)
+		}
+		if i > 0 && ms[i-1].version == m.version {
+			return nil, fmt.Errorf("migrations: version %04d twice (%s, %s)", m.version, ms[i-1].name, m.name)
 		}
 	}
 	if len(ms) == 0 {
@@ -98,15 +105,15 @@ func (s *Store) migrateTx(ctx context.Context, ms []migration) (applied []migrat
 	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
 		return nil, err
 	}
-	var current int
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+	done, err := appliedVersions(ctx, tx, ms)
+	if err != nil {
 		return nil, err
 	}
-	if current > len(ms) {
-		return nil, permanent{fmt.Errorf("database schema version %d is newer than this build knows (%d)", current, len(ms))}
-	}
 	record := s.dialect.bind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`)
-	for _, m := range ms[current:] {
+	for _, m := range ms {
+		if done[m.version] {
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return nil, fmt.Errorf("migration %04d_%s: %w", m.version, m.name, err)
 		}
@@ -117,4 +124,30 @@ func (s *Store) migrateTx(ctx context.Context, ms []migration) (applied []migrat
 		applied = append(applied, m)
 	}
 	return applied, tx.Commit()
+}
+
+// appliedVersions reads which of ms the database has applied. A version this
+// build does not know means a newer build migrated the database: refused.
+func appliedVersions(ctx context.Context, tx *sql.Tx, ms []migration) (map[int]bool, error) {
+	known := make(map[int]bool, len(ms))
+	for _, m := range ms {
+		known[m.version] = true
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	done := make(map[int]bool)
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		if !known[v] {
+			return nil, permanent{fmt.Errorf("database schema version %d is newer than this build knows (latest %d)", v, ms[len(ms)-1].version)}
+		}
+		done[v] = true
+	}
+	return done, rows.Err()
 }
