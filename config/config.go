@@ -76,10 +76,11 @@ type Config struct {
 	// included: 1 (or 0) trusts the receipt, 12 waits for 11 blocks after it.
 	Confirmations int `yaml:"confirmations"`
 	// MaxPaymentHeaderBytes bounds the payment header the gateway will decode.
-	MaxPaymentHeaderBytes int         `yaml:"maxPaymentHeaderBytes"`
-	Channels              Channels    `yaml:"channels"`
-	Idempotency           Idempotency `yaml:"idempotency"`
-	Routes                []Route     `yaml:"routes"`
+	MaxPaymentHeaderBytes int      `yaml:"maxPaymentHeaderBytes"`
+	Channels              Channels `yaml:"channels"`
+	Routes                []Route  `yaml:"routes"`
+	// Idempotency configures the x402 payment-identifier extension.
+	Idempotency Idempotency `yaml:"idempotency"`
 }
 
 // Idempotency configures the x402 payment-identifier extension: a caller that retries a payment

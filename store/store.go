@@ -40,7 +40,6 @@ var (
 // the smaller interface they need instead of depending on all of it.
 type Store interface {
 	ChannelStore
-	IdempotencyStore
 
 	// ReservePayment inserts p with status reserved and returns its id. It
 	// returns ErrDuplicate when a payment with the same network, asset,
@@ -80,4 +79,7 @@ type Store interface {
 	// Close releases the connections. Later calls return ErrUnavailable;
 	// closing twice is harmless.
 	Close() error
+
+	// The answers kept for x402 payment identifiers.
+	IdempotencyStore
 }

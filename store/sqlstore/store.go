@@ -50,11 +50,13 @@ type Store struct {
 	closed  atomic.Bool
 	q       queries
 	cq      channelQueries
-	iq      idempotencyQueries
 	charges *chargeGroup // nil unless the dialect groups charges
-	relax   *GroupSync   // for writes that may skip the disk flush; nil: every write is flushed
-	stmts   statements   // prepared write statements
-	writes  *writeGroup  // relaxed writes committed together; nil without relax
+
+	// Payment-identifier records: relaxed writes and their statements.
+	iq     idempotencyQueries
+	relax  *GroupSync  // for writes that may skip the disk flush; nil: every write is flushed
+	stmts  statements  // prepared write statements
+	writes *writeGroup // relaxed writes committed together; nil without relax
 }
 
 var errClosed = Unavailable(errors.New("store is closed"))
@@ -89,10 +91,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s.q = buildQueries(&s.dialect)
 	s.cq = buildChannelQueries(&s.dialect)
-	s.iq = buildIdempotencyQueries(&s.dialect)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	s.iq = buildIdempotencyQueries(&s.dialect)
 	if s.dialect.GroupCharges {
 		s.charges = newChargeGroup(s, cfg.GroupSync)
 		s.relax = cfg.GroupSync
