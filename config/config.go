@@ -44,8 +44,6 @@ const (
 	DefaultMaxPaymentHeaderBytes = 8192
 	DefaultWithdrawDelay         = 900
 	DefaultClaimInterval         = time.Minute
-	DefaultIdempotencyTTL        = 24 * time.Hour
-	DefaultIdempotencyMaxBytes   = 1 << 20
 )
 
 // Config is the gateway's configuration.
@@ -75,25 +73,12 @@ type Config struct {
 	// Confirmations is how deep a settlement must be before it counts, its own block
 	// included: 1 (or 0) trusts the receipt, 12 waits for 11 blocks after it.
 	Confirmations int `yaml:"confirmations"`
+	// Idempotency configures the x402 payment-identifier extension (idempotency.go).
+	Idempotency Idempotency `yaml:"idempotency"`
 	// MaxPaymentHeaderBytes bounds the payment header the gateway will decode.
 	MaxPaymentHeaderBytes int      `yaml:"maxPaymentHeaderBytes"`
 	Channels              Channels `yaml:"channels"`
 	Routes                []Route  `yaml:"routes"`
-	// Idempotency configures the x402 payment-identifier extension.
-	Idempotency Idempotency `yaml:"idempotency"`
-}
-
-// Idempotency configures the x402 payment-identifier extension: a caller that retries a payment
-// with the same identifier gets the first answer, kept in the database, instead of a second
-// charge.
-type Idempotency struct {
-	// Required refuses payments without an identifier (400) and says so in every 402.
-	Required bool `yaml:"required"`
-	// TTL is how long an answer is kept (1m..720h, default 24h).
-	TTL time.Duration `yaml:"ttl"`
-	// MaxResponseBytes caps a kept response body (1 KiB..32 MiB, default 1 MiB); a larger one is
-	// served but not kept, and a retry is told so (409 response_not_kept).
-	MaxResponseBytes int64 `yaml:"maxResponseBytes"`
 }
 
 // Channels configures x402 batch-settlement escrow channels, offered next to exact payments.
@@ -158,9 +143,9 @@ func Default() *Config {
 		MaxTimeoutSeconds:     DefaultMaxTimeoutSeconds,
 		SettlementTimeout:     DefaultSettlementTimeout,
 		Confirmations:         DefaultConfirmations,
+		Idempotency:           Idempotency{TTL: DefaultIdempotencyTTL, MaxResponseBytes: DefaultIdempotencyMaxBytes},
 		MaxPaymentHeaderBytes: DefaultMaxPaymentHeaderBytes,
 		Channels:              Channels{WithdrawDelay: DefaultWithdrawDelay, ClaimInterval: DefaultClaimInterval},
-		Idempotency:           Idempotency{TTL: DefaultIdempotencyTTL, MaxResponseBytes: DefaultIdempotencyMaxBytes},
 	}
 }
 

@@ -27,10 +27,6 @@ const (
 	MaxWithdrawDelay         = 2592000
 	MinMaxPaymentHeaderBytes = 1024
 	MaxMaxPaymentHeaderBytes = 65536
-	MinIdempotencyTTL        = time.Minute
-	MaxIdempotencyTTL        = 720 * time.Hour
-	MinIdempotencyMaxBytes   = 1 << 10
-	MaxIdempotencyMaxBytes   = 32 << 20 // the largest response the paywall buffers
 )
 
 // FieldError is a problem with one field, named by its path in the file,
@@ -104,6 +100,7 @@ func (c *Config) Validate() error {
 	}
 	v.between("confirmations", c.Confirmations, 0, MaxConfirmations)
 	v.between("maxPaymentHeaderBytes", c.MaxPaymentHeaderBytes, MinMaxPaymentHeaderBytes, MaxMaxPaymentHeaderBytes)
+	c.validateIdempotency(&v)
 	if c.Channels.Enabled {
 		if c.Channels.WithdrawDelay < MinWithdrawDelay || c.Channels.WithdrawDelay > MaxWithdrawDelay {
 			v.failf("channels.withdrawDelay", "%d is outside %d..%d seconds", c.Channels.WithdrawDelay, MinWithdrawDelay, MaxWithdrawDelay)
@@ -117,12 +114,6 @@ func (c *Config) Validate() error {
 		if _, err := c.ChannelMinDeposit(); err != nil {
 			v.failf("channels.minDeposit", "%v", err)
 		}
-	}
-	if t := c.Idempotency.TTL; t < MinIdempotencyTTL || t > MaxIdempotencyTTL {
-		v.failf("idempotency.ttl", "%s is outside %s..%s", t, MinIdempotencyTTL, MaxIdempotencyTTL)
-	}
-	if n := c.Idempotency.MaxResponseBytes; n < MinIdempotencyMaxBytes || n > MaxIdempotencyMaxBytes {
-		v.failf("idempotency.maxResponseBytes", "%d is outside %d..%d", n, MinIdempotencyMaxBytes, MaxIdempotencyMaxBytes)
 	}
 	c.validateRoutes(&v)
 	return errors.Join(v.errs...)

@@ -33,20 +33,20 @@ type Options struct {
 	// MaxResponseBytes caps the protected handler's response, which is held back until the
 	// payment is charged (default 32 MiB).
 	MaxResponseBytes int64
+	// Idempotency configures the x402 payment-identifier extension (off without a Store).
+	Idempotency Idempotency
 	// ChargeTimeout bounds Complete. Charging runs detached from the request's context so that a
 	// client hanging up mid-settlement cannot leave a payment half recorded (default 60 s).
 	ChargeTimeout time.Duration
-	// Idempotency configures the x402 payment-identifier extension (off without a Store).
-	Idempotency Idempotency
-	Logger      *slog.Logger
+	Logger        *slog.Logger
 }
 
 // Paywall is the middleware. Create it with New.
 type Paywall struct {
 	opts   Options
 	log    *slog.Logger
-	offers sync.Map // price (decimal string) -> []x402.PaymentRequirements, one per method
 	idem   *idempotency
+	offers sync.Map // price (decimal string) -> []x402.PaymentRequirements, one per method
 }
 
 // New returns a Paywall.

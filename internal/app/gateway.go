@@ -129,9 +129,8 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 	}
 	pw, err := paywall.New(paywall.Options{
 		Pricer: table, Methods: methods,
+		Idempotency:    g.idempotency(),
 		MaxHeaderBytes: cfg.MaxPaymentHeaderBytes, ChargeTimeout: cfg.SettlementTimeout,
-		Idempotency: paywall.Idempotency{Store: keptResponses{g.store}, Required: cfg.Idempotency.Required,
-			TTL: cfg.Idempotency.TTL, MaxResponseBytes: cfg.Idempotency.MaxResponseBytes},
 		Logger: g.log.With("component", "paywall"),
 	})
 	if err != nil {
@@ -246,7 +245,6 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	defer jobs.Wait()
 	defer stopRec() // runs first: stop the jobs, then wait for them
 	jobs.Go(func() { g.reconciler.Run(recCtx, 30*time.Second) })
-	jobs.Go(func() { purgeKeptResponses(recCtx, g.store, purgeInterval, g.log.With("component", "idempotency")) })
 	if g.claimer != nil {
 		jobs.Go(func() { g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval) })
 	}
@@ -256,6 +254,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		jobs.Go(func() { g.watcher.Run(recCtx, watchInterval) })
 	}
+	jobs.Go(func() { purgeKeptResponses(recCtx, g.store, purgeInterval, g.log.With("component", "idempotency")) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

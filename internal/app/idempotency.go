@@ -10,6 +10,12 @@ import (
 	"github.com/payper/payper/store"
 )
 
+// idempotency is the paywall's payment-identifier configuration.
+func (g *Gateway) idempotency() paywall.Idempotency {
+	c := g.cfg.Idempotency
+	return paywall.Idempotency{Store: keptResponses{g.store}, Required: c.Required, TTL: c.TTL, MaxResponseBytes: c.MaxResponseBytes}
+}
+
 // keptResponses gives the paywall the store's idempotency records in the paywall's own terms.
 type keptResponses struct{ s store.IdempotencyStore }
 
