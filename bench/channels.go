@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/big"
@@ -31,6 +32,9 @@ type channelSet struct {
 	offer   x402.PaymentRequirements
 	price   *big.Int
 	signers []*batch.Signer // one per channel
+	// paymentIDs gives every voucher its own x402 payment identifier, as Payper's client SDK
+	// does by default, so the gateway keeps each answer for retries.
+	paymentIDs bool
 }
 
 // fetchOffer asks the gateway for the priced route's 402 and returns its batch-settlement offer.
@@ -154,5 +158,20 @@ func paymentHeader(offer x402.PaymentRequirements) func(*batch.Payload, error) (
 // (k+2) × price, since the deposit's voucher charged the first price.
 func (s *channelSet) voucherHeader(channel, k int) (string, error) {
 	cumulative := new(big.Int).Mul(s.price, big.NewInt(int64(k)+2))
-	return paymentHeader(s.offer)(s.signers[channel].VoucherPayload(s.offer, cumulative))
+	if !s.paymentIDs {
+		return paymentHeader(s.offer)(s.signers[channel].VoucherPayload(s.offer, cumulative))
+	}
+	p, err := s.signers[channel].VoucherPayload(s.offer, cumulative)
+	if err != nil {
+		return "", err
+	}
+	pp, err := batch.PaymentPayload(s.offer, nil, p)
+	if err != nil {
+		return "", err
+	}
+	declared := map[string]json.RawMessage{x402.ExtensionPaymentIdentifier: x402.PaymentIdentifierDeclaration(false)}
+	if pp.Extensions, _, err = x402.WithPaymentIdentifier(declared, x402.NewPaymentID()); err != nil {
+		return "", err
+	}
+	return x402.EncodeHeader(pp)
 }

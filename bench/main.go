@@ -48,6 +48,7 @@ type options struct {
 	upDelay     time.Duration
 	verify      bool
 	floor       bool
+	paymentIDs  bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -67,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.verify, "verify", true, "run the voucher verification micro-benchmark too")
 	fs.BoolVar(&o.floor, "floor", true, "run phase F: the bare proxy plus one secp256k1 signature recovery per request, the least any voucher-checking gateway does")
 	fs.BoolVar(&o.verbose, "v", false, "log the gateway's warnings and errors to stderr")
+	fs.BoolVar(&o.paymentIDs, "payment-ids", false, "give every voucher an x402 payment identifier, as Payper's client SDK does, so the gateway keeps each answer for retries")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -46,6 +46,7 @@ func run(ctx context.Context, o options, logw io.Writer) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
+	set.paymentIDs = o.paymentIDs
 	setup.CloseIdleConnections()
 
 	rep := &report{

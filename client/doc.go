@@ -8,4 +8,11 @@
 // here: exact.Signer, and ChannelPayer for batch-settlement escrow channels, whose state persists
 // through a ChannelStore (package channelstore keeps it on disk). The package knows no gateway
 // store, proxy or RPC client.
+//
+// Failures on the way are retried with exponential backoff and jitter (MaxRetries, RetryPolicy):
+// connection errors and 502, 503 and 504 answers, honouring Retry-After. A paid request is always
+// resent with the same signed payment, and, for servers that declare the x402 payment-identifier
+// extension, with the same payment identifier, which the transport adds to every payment unless
+// NoIdempotency is set: the server then answers a retry from what it kept for that payment, so a
+// lost answer is recovered without a second charge.
 package client

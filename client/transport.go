@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"net/http"
 
+	"github.com/payper/payper/backoff"
 	"github.com/payper/payper/x402"
 )
 
@@ -51,6 +52,27 @@ type Transport struct {
 	// OnPayment, if set, is called after every paid attempt that got an answer (a payer that
 	// resynchronises from a corrective 402 makes two).
 	OnPayment func(Payment)
+
+	// MaxRetries is how many times a request is sent again after a connection error or a 502,
+	// 503 or 504 answer, waiting between attempts as RetryPolicy says and at least as long as a
+	// Retry-After asks (up to the policy's maximum). A paid request is resent with the same
+	// signed payment, byte for byte, so it is never paid twice; when the server declared the
+	// x402 payment-identifier extension, it is also resent on 409 with Retry-After (the first
+	// copy is still being served) and on 402 settlement_pending (the same payment gets the
+	// response once its settlement lands). An unpaid request is resent only when its method is
+	// idempotent (GET, HEAD, OPTIONS, TRACE) or it carries an Idempotency-Key header. A request
+	// body is buffered (see MaxBodyBytes) or remade with GetBody for every attempt. 0 means
+	// DefaultMaxRetries; a negative value turns retries off.
+	MaxRetries int
+	// RetryPolicy shapes the waits between attempts (Initial, Max, Jitter, Sleep); its
+	// Attempts is ignored in favour of MaxRetries. The zero value waits 100 ms, then doubles up
+	// to 5 s, with jitter.
+	RetryPolicy backoff.Policy
+	// NoIdempotency stops the transport from adding a payment identifier to payments for
+	// servers that declare the x402 payment-identifier extension. With it (the default), each
+	// payment carries its own "pay_…" identifier, the same on every retry of that payment, so
+	// the server answers a retry from what it kept instead of serving or charging it again.
+	NoIdempotency bool
 }
 
 // RoundTrip sends req; on a 402 it pays once and resends. A payer that keeps state (Settler) may
@@ -64,7 +86,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := base.RoundTrip(req)
+	resp, err := t.firstAttempt(req, replay)
 	if err != nil || resp.StatusCode != http.StatusPaymentRequired {
 		return resp, err
 	}
@@ -87,7 +109,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 
-	paid, again, err := t.pay(req, replay, payer, chosen, challenge)
+	paid, again, unknown, err := t.pay(req, replay, payer, chosen, challenge)
 	if err != nil {
 		if errors.Is(err, errNotSent) {
 			t.refund(amount)
@@ -100,16 +122,20 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if next, cerr := readChallenge(paid); cerr == nil && hasOffer(next.Accepts, chosen) {
 			io.Copy(io.Discard, io.LimitReader(paid.Body, 1<<20))
 			paid.Body.Close()
-			if paid, _, err = t.pay(req, replay, payer, chosen, next); err != nil {
+			var unknownAgain bool
+			if paid, _, unknownAgain, err = t.pay(req, replay, payer, chosen, next); err != nil {
 				if errors.Is(err, errNotSent) {
 					t.refund(amount)
 				}
 				return nil, err
 			}
+			unknown = unknown || unknownAgain
 		}
 	}
 	settlement, _ := SettlementFrom(paid)
-	if paid.StatusCode == http.StatusPaymentRequired && (settlement == nil || !settlement.Success) {
+	// A refusal gives the budget back, unless an attempt went unanswered: the server may have
+	// taken that one.
+	if paid.StatusCode == http.StatusPaymentRequired && (settlement == nil || !settlement.Success) && !unknown {
 		if settlement == nil || settlement.ErrorReason != string(x402.ReasonSettlementPending) {
 			t.refund(amount) // refused outright: nothing was taken
 		}
@@ -121,47 +147,108 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // of such a failure with an error wrapping it, so it can take back what it reserved.
 var errNotSent = errors.New("client: payment not sent")
 
-// pay creates a payment for offer, sends req with it and reports the outcome to the payer and
-// OnPayment. retry is the payer's wish to try once more (see Settler).
-func (t *Transport) pay(req *http.Request, replay func() (io.ReadCloser, error), payer Payer, offer x402.PaymentRequirements, challenge *x402.PaymentRequired) (resp *http.Response, retry bool, err error) {
+// firstAttempt sends the request as the caller made it, retried as an unpaid request may be.
+func (t *Transport) firstAttempt(req *http.Request, replay func() (io.ReadCloser, error)) (*http.Response, error) {
+	if !retryableUnpaid(req) {
+		return t.base().RoundTrip(req)
+	}
+	resp, _, err := t.roundTripRetrying(req.Context(), func(attempt int) (*http.Request, error) {
+		if attempt == 1 {
+			return req, nil
+		}
+		again := req.Clone(req.Context())
+		if replay != nil {
+			body, err := replay()
+			if err != nil {
+				return nil, fmt.Errorf("client: resend the request body: %w", err)
+			}
+			again.Body = body
+		}
+		return again, nil
+	}, func(r *http.Response) bool { return unavailable(r.StatusCode) })
+	return resp, err
+}
+
+// pay creates a payment for offer, sends req with it (again, with the same payment, as
+// MaxRetries allows) and reports the outcome to the payer and OnPayment. retry is the payer's
+// wish to try once more (see Settler); it is never granted after an attempt that went
+// unanswered, since that attempt may have been charged. unknown reports such an attempt.
+func (t *Transport) pay(req *http.Request, replay func() (io.ReadCloser, error), payer Payer, offer x402.PaymentRequirements, challenge *x402.PaymentRequired) (resp *http.Response, retry, unknown bool, err error) {
 	ctx := req.Context()
-	again := req.Clone(ctx)
+	var firstBody io.ReadCloser
 	if replay != nil {
 		// The body is made again before any payment exists: without it nothing can be sent.
-		if again.Body, err = replay(); err != nil {
-			return nil, false, fmt.Errorf("%w: resend the request body: %w", errNotSent, err)
+		if firstBody, err = replay(); err != nil {
+			return nil, false, false, fmt.Errorf("%w: resend the request body: %w", errNotSent, err)
 		}
 	}
 	payload, err := payer.CreatePayload(offer, &challenge.Resource)
 	if err != nil {
-		closeBody(again)
-		return nil, false, fmt.Errorf("%w: create payment: %w", errNotSent, err)
+		closeReader(firstBody)
+		return nil, false, false, fmt.Errorf("%w: create payment: %w", errNotSent, err)
 	}
 	settler, _ := payer.(Settler)
-	payload.Extensions = challenge.Extensions // echo what the server declared
+	identified := t.identify(payload, challenge)
 	header, err := x402.EncodeHeader(payload)
 	if err != nil {
-		closeBody(again)
+		closeReader(firstBody)
 		err = fmt.Errorf("%w: create payment: %w", errNotSent, err)
 		if settler != nil {
 			settler.Settled(ctx, payload, nil, err)
 		}
-		return nil, false, err
+		return nil, false, false, err
 	}
-	again.Header.Set(x402.HeaderPaymentSignature, header)
+	build := func(attempt int) (*http.Request, error) {
+		again := req.Clone(ctx)
+		switch {
+		case replay == nil:
+		case attempt == 1:
+			again.Body = firstBody
+		default:
+			body, err := replay()
+			if err != nil {
+				return nil, fmt.Errorf("client: resend the request body: %w", err)
+			}
+			again.Body = body
+		}
+		again.Header.Set(x402.HeaderPaymentSignature, header)
+		return again, nil
+	}
 	// An error here leaves the payment counted: it may have been used before the connection broke.
-	resp, err = t.base().RoundTrip(again)
+	resp, unknown, err = t.roundTripRetrying(ctx, build, func(r *http.Response) bool { return retryablePaid(r, identified) })
 	if settler != nil {
-		retry = settler.Settled(ctx, payload, resp, err)
+		retry = settler.Settled(ctx, payload, resp, err) && !unknown
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, false, unknown, err
 	}
 	if t.OnPayment != nil {
 		settlement, _ := SettlementFrom(resp)
 		t.OnPayment(Payment{Requirement: offer, Resource: challenge.Resource.URL, Settlement: settlement, StatusCode: resp.StatusCode})
 	}
-	return resp, retry, nil
+	return resp, retry, unknown, nil
+}
+
+// identify echoes the server's extensions in payload and, unless NoIdempotency, gives the
+// payment its own identifier when the server declared payment-identifier. It reports whether
+// an identifier was added.
+func (t *Transport) identify(payload *x402.PaymentPayload, challenge *x402.PaymentRequired) bool {
+	payload.Extensions = challenge.Extensions // echo what the server declared
+	if t.NoIdempotency {
+		return false
+	}
+	ext, ok, err := x402.WithPaymentIdentifier(challenge.Extensions, x402.NewPaymentID())
+	if err != nil || !ok {
+		return false
+	}
+	payload.Extensions = ext
+	return true
+}
+
+func closeReader(r io.ReadCloser) {
+	if r != nil {
+		r.Close()
+	}
 }
 
 func closeBody(req *http.Request) {

@@ -83,6 +83,8 @@ type Config struct {
 	// Confirmations is how deep a settlement must be before it counts, its own block
 	// included: 1 (or 0) trusts the receipt, 12 waits for 11 blocks after it.
 	Confirmations int `yaml:"confirmations"`
+	// Idempotency configures the x402 payment-identifier extension (idempotency.go).
+	Idempotency Idempotency `yaml:"idempotency"`
 	// MaxPaymentHeaderBytes bounds the payment header the gateway will decode.
 	MaxPaymentHeaderBytes int      `yaml:"maxPaymentHeaderBytes"`
 	Channels              Channels `yaml:"channels"`
@@ -177,6 +179,7 @@ func Default() *Config {
 		MaxTimeoutSeconds:     DefaultMaxTimeoutSeconds,
 		SettlementTimeout:     DefaultSettlementTimeout,
 		Confirmations:         DefaultConfirmations,
+		Idempotency:           Idempotency{TTL: DefaultIdempotencyTTL, MaxResponseBytes: DefaultIdempotencyMaxBytes},
 		MaxPaymentHeaderBytes: DefaultMaxPaymentHeaderBytes,
 		Channels:              Channels{WithdrawDelay: DefaultWithdrawDelay, ClaimInterval: DefaultClaimInterval},
 		Server:                defaultServer(),

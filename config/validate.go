@@ -100,6 +100,7 @@ func (c *Config) Validate() error {
 	}
 	v.between("confirmations", c.Confirmations, 0, MaxConfirmations)
 	v.between("maxPaymentHeaderBytes", c.MaxPaymentHeaderBytes, MinMaxPaymentHeaderBytes, MaxMaxPaymentHeaderBytes)
+	c.validateIdempotency(&v)
 	if c.Channels.Enabled {
 		if c.Channels.WithdrawDelay < MinWithdrawDelay || c.Channels.WithdrawDelay > MaxWithdrawDelay {
 			v.failf("channels.withdrawDelay", "%d is outside %d..%d seconds", c.Channels.WithdrawDelay, MinWithdrawDelay, MaxWithdrawDelay)

@@ -25,11 +25,11 @@ import (
 const nodeRunLimit = 3 * time.Minute
 
 // stockPackages must be installed in interop/node_modules for the scripts to run.
-var stockPackages = []string{"@x402/fetch", "@x402/core", "@x402/evm", "@x402/express", "viem", "express"}
+var stockPackages = []string{"@x402/fetch", "@x402/core", "@x402/evm", "@x402/express", "@x402/extensions", "viem", "express"}
 
 // managedEnv are the variables the scripts read; inherited values are dropped so a developer's
 // shell cannot change what a test sends.
-var managedEnv = []string{"URL", "PRIVATE_KEY", "NETWORK", "ASSET", "MAX_AMOUNT", "METHOD", "BODY",
+var managedEnv = []string{"URL", "PRIVATE_KEY", "NETWORK", "ASSET", "MAX_AMOUNT", "METHOD", "BODY", "PAYMENT_ID",
 	"RPC_URL", "CHAIN_ID", "FACILITATOR_KEY", "ASSET_NAME", "ASSET_VERSION", "PRICE", "PAY_TO", "PORT"}
 
 // nodeBinary finds node and the installed packages. Missing either fails the test: the interop

@@ -10,8 +10,11 @@
 //   MAX_AMOUNT   largest single payment, in the token's atomic units
 //   METHOD       optional HTTP method (default GET)
 //   BODY         optional request body, sent as application/json
+//   PAYMENT_ID   optional x402 payment-identifier to send, when the server declares the
+//                extension (added with the reference's own appendPaymentIdentifierToExtensions)
 import { wrapFetchWithPayment, decodePaymentResponseHeader, x402Client } from "@x402/fetch";
 import { registerExactEvmScheme } from "@x402/evm/exact/client";
+import { appendPaymentIdentifierToExtensions } from "@x402/extensions/payment-identifier";
 import { privateKeyToAccount } from "viem/accounts";
 
 function required(name) {
@@ -38,6 +41,16 @@ async function main() {
   client.setSpendControls({
     allowedAssets: [{ network, asset, maxAmountPerPayment: maxAmount }],
   });
+
+  const paymentId = process.env.PAYMENT_ID;
+  if (paymentId) {
+    // The declared extensions are what the client echoes in its payment; the helper adds info.id.
+    client.onBeforePaymentCreation(async ({ paymentRequired }) => {
+      if (paymentRequired.extensions) {
+        appendPaymentIdentifierToExtensions(paymentRequired.extensions, paymentId);
+      }
+    });
+  }
 
   const payingFetch = wrapFetchWithPayment(fetch, client);
   const init = { method };

@@ -34,6 +34,8 @@ type Options struct {
 	// MaxResponseBytes caps the protected handler's response, which is held back until the
 	// payment is charged (default 32 MiB).
 	MaxResponseBytes int64
+	// Idempotency configures the x402 payment-identifier extension (off without a Store).
+	Idempotency Idempotency
 	// ChargeTimeout bounds Complete. Charging runs detached from the request's context so that a
 	// client hanging up mid-settlement cannot leave a payment half recorded (default 60 s).
 	ChargeTimeout time.Duration
@@ -47,6 +49,7 @@ type Options struct {
 type Paywall struct {
 	opts   Options
 	log    *slog.Logger
+	idem   *idempotency
 	offers sync.Map // price (decimal string) -> []x402.PaymentRequirements, one per method
 }
 
@@ -71,7 +74,7 @@ func New(opts Options) (*Paywall, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Paywall{opts: opts, log: log}, nil
+	return &Paywall{opts: opts, log: log, idem: newIdempotency(opts.Idempotency, opts.ChargeTimeout, log)}, nil
 }
 
 // Wrap returns next behind the paywall.
@@ -106,6 +109,7 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		X402Version: x402.Version,
 		Resource:    x402.ResourceInfo{URL: resourceURL(r), Description: rule.Description},
 		Accepts:     offers,
+		Extensions:  pw.extensions(),
 	}
 	if header == "" {
 		challenge.Error = "PAYMENT-SIGNATURE header is required"
@@ -117,6 +121,11 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		pw.writeBadRequest(w, err)
 		return
 	}
+	w, idem, done := pw.beginIdempotent(w, r, header, payload, offers)
+	if done {
+		return
+	}
+	defer idem.finish(r.Context())
 	idx := matchOffer(offers, payload.Accepted)
 	if idx < 0 {
 		challenge.Error = "No matching payment requirements"
@@ -169,6 +178,9 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 	if buf.status >= 400 {
 		charge.Cancel(detached, "upstream_status")
 		buf.flushTo(w)
+		return
+	}
+	if !pw.keepForRetry(detached, w, charge, buf) {
 		return
 	}
 	settlement, ok := pw.complete(detached, w, charge, network)

@@ -92,4 +92,7 @@ type Store interface {
 	// Close releases the connections. Later calls return ErrUnavailable;
 	// closing twice is harmless.
 	Close() error
+
+	// The answers kept for x402 payment identifiers.
+	IdempotencyStore
 }

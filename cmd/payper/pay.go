@@ -46,12 +46,19 @@ func runPay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	channelsDir := fs.String("channels-dir", defaultChannelsDir(), "escrow channel state (see `payper channel`)")
 	noChannel := fs.Bool("no-channel", false, "never pay through an escrow channel; pay each request on chain (exact)")
 	maxDeposit := fs.String("max-deposit", "", "allow opening or topping up an escrow channel with a deposit up to this (default: use open channels only)")
+	retries := fs.Int("retries", client.DefaultMaxRetries,
+		"resend after a connection error or a 502/503/504, waiting longer each time (honouring Retry-After); a paid request is resent with the same payment, never paid twice; 0 never resends")
+	noIdempotency := fs.Bool("no-idempotency", false,
+		"do not add an x402 payment-identifier to the payment (without one, a server cannot answer a resent payment from what it kept)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
 		return errUsage
+	}
+	if *retries < 0 {
+		return fmt.Errorf("--retries: %d is negative", *retries)
 	}
 	key, err := payerKey(*keyFile, *devAccount)
 	if err != nil {
@@ -78,6 +85,11 @@ func runPay(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Payers:        payers,
 		MaxPerRequest: maxAmount,
 		OnPayment:     func(p client.Payment) { paid = &p },
+		MaxRetries:    *retries,
+		NoIdempotency: *noIdempotency,
+	}
+	if *retries == 0 {
+		transport.MaxRetries = -1
 	}
 	resp, err := (&http.Client{Transport: transport}).Do(req)
 	if err != nil {

@@ -167,6 +167,7 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 	}
 	pw, err := paywall.New(paywall.Options{
 		Pricer: table, Methods: methods,
+		Idempotency:    g.idempotency(),
 		MaxHeaderBytes: cfg.MaxPaymentHeaderBytes, ChargeTimeout: cfg.SettlementTimeout,
 		Gate: gate, Logger: g.log.With("component", "paywall"),
 	})
@@ -295,6 +296,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		jobs.Go(func() { g.watcher.Run(recCtx, watchInterval) })
 	}
+	jobs.Go(func() { purgeKeptResponses(recCtx, g.store, purgeInterval, g.log.With("component", "idempotency")) })
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

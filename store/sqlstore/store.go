@@ -52,6 +52,12 @@ type Store struct {
 	cq      channelQueries
 	lq      leaseQueries
 	charges *chargeGroup // nil unless the dialect groups charges
+
+	// Payment-identifier records: relaxed writes and their statements.
+	iq     idempotencyQueries
+	relax  *GroupSync  // for writes that may skip the disk flush; nil: every write is flushed
+	stmts  statements  // prepared write statements
+	writes *writeGroup // relaxed writes committed together; nil without relax
 }
 
 var errClosed = Unavailable(errors.New("store is closed"))
@@ -90,8 +96,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}
+	s.iq = buildIdempotencyQueries(&s.dialect)
 	if s.dialect.GroupCharges {
 		s.charges = newChargeGroup(s, cfg.GroupSync)
+		s.relax = cfg.GroupSync
+		if s.relax != nil {
+			s.writes = newWriteGroup(s)
+		}
 	}
 	return s, nil
 }
@@ -120,6 +131,10 @@ func (s *Store) Close() error {
 	if s.charges != nil {
 		s.charges.close()
 	}
+	if s.writes != nil {
+		s.writes.close()
+	}
+	s.stmts.close()
 	var errs []error
 	if s.read != s.write {
 		errs = append(errs, s.read.Close())

@@ -1,7 +1,8 @@
 // Package storetest is the conformance suite every store.Store backend
 // runs from its own tests: replay protection under concurrency and across
 // replicas, the payment state machine, queries, durability across reopen,
-// and failing closed once the store is gone.
+// failing closed once the store is gone, and the responses kept for x402
+// payment identifiers.
 //
 // Import it only from _test.go files.
 package storetest
@@ -65,6 +66,11 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 		{"ConcurrentChannelCharges", testConcurrentChannelCharges},
 		{"ChannelClaimsAndList", testChannelClaimsAndList},
 		{"ChannelsSurviveReopen", testChannelsSurviveReopen},
+		{"IdempotencyRoundTrip", testIdempotencyRoundTrip},
+		{"IdempotencyUpdateRules", testIdempotencyUpdateRules},
+		{"IdempotencyLeaseAndTTL", testIdempotencyLeaseAndTTL},
+		{"IdempotencyReleaseAndPurge", testIdempotencyReleaseAndPurge},
+		{"IdempotencyRace", testIdempotencyRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,107 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"sync"
+)
+
+// boundStatement is one statement ready to run: prepared, or plain text on a pool,
+// connection or transaction.
+type boundStatement interface {
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, args ...any) *sql.Row
+}
+
+type plainStatement struct {
+	on interface {
+		ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+		QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	}
+	query string
+}
+
+func (p plainStatement) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return p.on.ExecContext(ctx, p.query, args...)
+}
+
+func (p plainStatement) QueryRowContext(ctx context.Context, args ...any) *sql.Row {
+	return p.on.QueryRowContext(ctx, p.query, args...)
+}
+
+// statements prepares write statements once on the writer: on the hot path parsing a statement
+// costs more than running it.
+type statements struct {
+	mu       sync.Mutex
+	prepared map[string]*sql.Stmt
+}
+
+// get returns query prepared on db, or nil when preparing failed (the caller runs the plain
+// text, whose error, if the database is really gone, is the one reported).
+func (st *statements) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if stmt, ok := st.prepared[query]; ok {
+		return stmt
+	}
+	stmt, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	if st.prepared == nil {
+		st.prepared = map[string]*sql.Stmt{}
+	}
+	st.prepared[query] = stmt
+	return stmt
+}
+
+func (st *statements) close() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, stmt := range st.prepared {
+		stmt.Close()
+	}
+	st.prepared = nil
+}
+
+// writeStatement runs query, a write, through fn, with the context fn must use. A relaxed write,
+// on a backend with a GroupSync, joins a write group: it commits with other relaxed writes in one
+// transaction under the relaxed durability setting, so it survives the process dying, and the
+// next flushed commit makes it durable. Other writes run on their own, flushed.
+func (s *Store) writeStatement(ctx context.Context, relaxed bool, query string, fn func(context.Context, boundStatement) error) error {
+	stmt := s.stmts.get(ctx, s.write, query)
+	if relaxed && s.writes != nil {
+		return s.writes.submit(func(gctx context.Context, tx *sql.Tx) error {
+			if stmt == nil {
+				return fn(gctx, plainStatement{tx, query})
+			}
+			return fn(gctx, tx.StmtContext(gctx, stmt))
+		})
+	}
+	if stmt == nil {
+		return fn(ctx, plainStatement{s.write, query})
+	}
+	return fn(ctx, stmt)
+}
+
+// relaxedTx runs fn in a transaction on one writer connection with the relaxed durability
+// setting, restored afterwards; a connection that cannot be restored is dropped, never left
+// relaxed for other writes.
+func (s *Store) relaxedTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, s.relax.Relax); err != nil {
+		return err
+	}
+	defer func() {
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), s.relax.Restore); err != nil {
+			s.log.Error("restoring the writer's durability setting failed; dropping the connection", "backend", s.dialect.Name, "err", err)
+			conn.Raw(func(any) error { return driver.ErrBadConn })
+		}
+	}()
+	return commitTx(ctx, conn, fn)
+}
