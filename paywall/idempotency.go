@@ -16,11 +16,14 @@ import (
 
 // Defaults of Idempotency.
 const (
-	DefaultIdempotencyTTL       = 24 * time.Hour
-	DefaultKeptResponseBytes    = 1 << 20
-	defaultIdempotencyWait      = 2 * time.Second
-	idempotencyLeaseMargin      = 5 * time.Minute
-	keptChargeLeaseMargin       = 30 * time.Second
+	DefaultIdempotencyTTL    = 24 * time.Hour
+	DefaultKeptResponseBytes = 1 << 20
+	defaultIdempotencyWait   = 2 * time.Second
+	idempotencyLeaseMargin   = 5 * time.Minute
+	// A charge left kept by a request that died is taken over this long after the charge
+	// timeout: a retry only ever looks the charge up, never sends it again, so an early
+	// takeover costs at most a "pending" answer.
+	keptChargeLeaseMargin       = 5 * time.Second
 	idempotencyStoreCallTimeout = 10 * time.Second
 )
 
