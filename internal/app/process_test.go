@@ -24,11 +24,40 @@ import (
 const (
 	envGatewayChild = "PAYPER_APP_GATEWAY_CHILD" // path of the gateway's configuration, as JSON
 	envInFlightFor  = "PAYPER_APP_IN_FLIGHT_FOR" // how long a channel charge may stay in flight
+	envDevChild     = "PAYPER_APP_DEV_CHILD"     // data dir of a whole dev environment to run
 )
+
+// devChild runs the whole dev environment (chain, demo API, gateway) in dir, as `payper dev`
+// does, reconciling at once and every 200 ms, and prints "ready GATEWAY_URL RPC_URL".
+func devChild(dir string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dev, err := StartDev(ctx, DevOptions{DataDir: dir, Listen: "127.0.0.1:0", RPCListen: "127.0.0.1:0", Logger: log})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dev:", err)
+		return 1
+	}
+	defer dev.Close()
+	dev.Gateway.reconciler.MinAge = time.Nanosecond
+	dev.Gateway.reconcileEvery = 200 * time.Millisecond
+	if d, err := time.ParseDuration(os.Getenv(envInFlightFor)); err == nil && dev.Gateway.channels != nil {
+		dev.Gateway.channels.InFlightFor = d
+	}
+	fmt.Println("ready " + dev.Info.GatewayURL + " " + dev.Info.RPCURL)
+	if err := dev.Serve(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		return 1
+	}
+	return 0
+}
 
 func TestMain(m *testing.M) {
 	if path := os.Getenv(envGatewayChild); path != "" {
 		os.Exit(gatewayChild(path))
+	}
+	if dir := os.Getenv(envDevChild); dir != "" {
+		os.Exit(devChild(dir))
 	}
 	os.Exit(m.Run())
 }
@@ -101,9 +130,17 @@ func writeConfig(t *testing.T, cfg *config.Config) string {
 // step when step is not empty, and waits until it serves.
 func startGatewayProcess(t *testing.T, cfgPath, step string, env ...string) *gatewayProcess {
 	t.Helper()
+	p, fields := startChild(t, "listening ", append(env, envGatewayChild+"="+cfgPath, failpoint.Env+"="+step)...)
+	p.url = "http://" + fields[0]
+	return p
+}
+
+// startChild re-runs the test binary with env added, and waits for the line on its stdout that
+// starts with ready, returning that line's fields after the prefix.
+func startChild(t *testing.T, ready string, env ...string) (*gatewayProcess, []string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envGatewayChild+"="+cfgPath, failpoint.Env+"="+step)
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -124,29 +161,29 @@ func startGatewayProcess(t *testing.T, cfgPath, step string, env ...string) *gat
 				p.reached <- step
 				continue
 			}
-			t.Logf("gateway: %s", sc.Text())
+			t.Logf("child: %s", sc.Text())
 		}
 	}()
-	listening := make(chan string, 1)
+	lines := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if addr, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				listening <- addr
+			if rest, ok := strings.CutPrefix(sc.Text(), ready); ok {
+				lines <- strings.Fields(rest)
 			}
 		}
 		cmd.Wait()
 		close(p.exited)
 	}()
 	select {
-	case addr := <-listening:
-		p.url = "http://" + addr
+	case fields := <-lines:
+		return p, fields
 	case <-p.exited:
-		t.Fatal("the gateway process exited before it served")
+		t.Fatal("the child process exited before it was ready")
 	case <-time.After(60 * time.Second):
-		t.Fatal("the gateway process did not start")
+		t.Fatal("the child process did not get ready")
 	}
-	return p
+	return nil, nil
 }
 
 // waitStep waits until the child stops at step.
