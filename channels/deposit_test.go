@@ -119,3 +119,60 @@ func TestDepositRacingVouchersNeverLowersTheCharge(t *testing.T) {
 		t.Fatalf("channel after the race: charged %s, signedMax %s, balance %s; want 130, 130, 1500", got.Charged, got.SignedMax, got.Balance)
 	}
 }
+
+// watcherRacingCharges is a store whose next charge finds the chain watcher has just recorded a
+// newer block of the channel (the deposit's own event), so the charge's chain version is stale.
+type watcherRacingCharges struct {
+	Store
+	sync func()
+}
+
+func (s *watcherRacingCharges) ChargeChannel(ctx context.Context, c store.ChannelCharge) error {
+	if s.sync != nil {
+		sync := s.sync
+		s.sync = nil
+		sync()
+	}
+	return s.Store.ChargeChannel(ctx, c)
+}
+
+// TestDepositChargeSurvivesAWatcherSync: the watcher records the deposit's event between the
+// deposit request's own record of it and its charge. Nothing else happened to the channel, so
+// the deposit's voucher is charged on the fresh record instead of the request being refused as
+// busy with the payer's money already in the escrow.
+func TestDepositChargeSurvivesAWatcherSync(t *testing.T) {
+	ctx := context.Background()
+	st := openStore(t)
+	offer, verifier, _, signer := newTestOffer(t)
+	chain := &slowDepositChain{state: store.ChannelChainState{Balance: big.NewInt(0), TotalClaimed: big.NewInt(0),
+		PendingWithdrawal: big.NewInt(0), RefundNonce: big.NewInt(0), Block: 5}}
+	racing := &watcherRacingCharges{Store: st}
+	m := &Method{Offer: offer, Verifier: verifier, Store: racing, Chain: chain}
+	req := offer.Requirements(big.NewInt(10))
+	deposit, err := signer.DepositPayload(req, big.NewInt(500), big.NewInt(10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := verifier.ChannelID(deposit.ChannelConfig).Hex()
+	racing.sync = func() {
+		s := chain.state
+		s.Block++
+		if err := st.SyncChannel(ctx, id, s); err != nil {
+			t.Error(err)
+		}
+	}
+	pp, err := batch.PaymentPayload(req, nil, deposit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Authorize(ctx, req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
+	if err != nil {
+		t.Fatalf("deposit raced by a watcher sync: %v", err)
+	}
+	if _, err := c.Complete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.GetChannel(ctx, id); got.Charged.Int64() != 10 || got.Balance.Int64() != 500 {
+		t.Fatalf("channel %+v, want 10 charged of 500", got)
+	}
+}
