@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/payper/payper/backoff"
 	"github.com/payper/payper/store"
 )
 
@@ -153,11 +154,13 @@ func normalizeTime(t time.Time) time.Time {
 	return t.UTC().Truncate(time.Microsecond)
 }
 
+// retryPolicy spaces retries of a statement that met contention: 10 ms doubling, with jitter.
+var retryPolicy = backoff.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond}
+
 // Bounds for retrying statements that failed on contention. Each SQLite
 // attempt already waits up to its busy timeout, so a few are enough.
 const (
-	maxAttempts  = 4
-	firstBackoff = 10 * time.Millisecond
+	maxAttempts = 4
 )
 
 // withRetry runs op until it succeeds, fails with an error the dialect does
@@ -167,7 +170,6 @@ func (s *Store) withRetry(ctx context.Context, op func() error) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	backoff := firstBackoff
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op()
@@ -179,14 +181,14 @@ func (s *Store) withRetry(ctx context.Context, op func() error) error {
 			break
 		}
 		s.log.DebugContext(ctx, "retrying statement", "backend", s.dialect.Name, "attempt", attempt, "err", err)
-		timer := time.NewTimer(backoff)
+		// Jittered, so that replicas that collided do not collide again in step.
+		timer := time.NewTimer(retryPolicy.Delay(attempt))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return Unavailable(ctx.Err())
 		case <-timer.C:
 		}
-		backoff *= 2
 	}
 	return s.dialect.MapError(err)
 }
