@@ -20,9 +20,9 @@ test: deps vet fmt-check
 # restarted, two replicas on one PostgreSQL racing 1,000 replays of exact payments and 1,000
 # vouchers while claims run, the database and the chain RPC taken away. `make test` runs the same
 # tests at a tenth of the size.
-FAULT_TESTS := Kill|Replica|Gone|Fault|Race
+FAULT_TESTS := Kill|Replica|Gone|Fault|Race|Breaker|Nonce|Stuck|Failover|FailsOver|Down|Unfunded|Vanished|Idle|Slow|Timeout|Pending|InFlight|Claimer|Lease
 test-faults: deps
-	scripts/pgtest.sh sh -c 'PAYPER_FAULT_SCALE=10 $(GO) test -count=1 -timeout 30m -run "$(FAULT_TESTS)" ./internal/app/ ./channels/ ./store/... ./chain/...'
+	scripts/pgtest.sh sh -c 'PAYPER_FAULT_SCALE=10 $(GO) test -count=1 -timeout 30m -run "$(FAULT_TESTS)" ./internal/app/ ./channels/ ./store/... ./chain/... ./proxy/ ./internal/httpguard/'
 
 # npm packages pinned by the lock files: solc for the contracts, the x402 reference SDK for interop.
 deps:
