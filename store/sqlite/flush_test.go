@@ -159,3 +159,58 @@ func TestConcurrentChargesThroughFlushes(t *testing.T) {
 		t.Fatalf("%d flushes for %d charges", n, channels*rounds)
 	}
 }
+
+// TestFinishDoesNotWaitForFlush: an in-flight charge waits for the flush, as every charge does,
+// but making it final does not: a committed finish survives a crash of the process, and a
+// machine crash could only give the provider's charge back, never charge the payer twice.
+func TestFinishDoesNotWaitForFlush(t *testing.T) {
+	ctx := t.Context()
+	var gate atomic.Pointer[chan struct{}]
+	entered := make(chan struct{}, 16)
+	s, err := sqlite.OpenWithFlusher(ctx, filepath.Join(t.TempDir(), "payper.db"), sqlite.Options{},
+		func(flush func() error) func() error {
+			return func() error {
+				if g := gate.Load(); g != nil {
+					entered <- struct{}{}
+					<-*g
+				}
+				return flush()
+			}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := testChannel(1)
+	if err := s.CreateChannel(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	ch := chargeBy(c, 1000)
+	ch.InFlight = &store.InFlightCharge{ID: "req-1", Amount: big.NewInt(1000), Expires: time.Now().Add(time.Minute)}
+	if err := s.ChargeChannel(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	gate.Store(&hold)
+	defer close(hold)
+	// Keep the flusher busy with another charge, then finish: answered while the flush hangs.
+	c2 := testChannel(2)
+	if err := s.CreateChannel(ctx, c2); err != nil {
+		t.Fatal(err)
+	}
+	go s.ChargeChannel(ctx, chargeBy(c2, 1))
+	<-entered
+	done := make(chan error, 1)
+	go func() { done <- s.FinishChannelCharge(ctx, "req-1") }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a finish waited for the disk")
+	}
+	if got, err := s.GetChannel(ctx, c.ID); err != nil || got.InFlight.Sign() != 0 || got.Charged.Int64() != 1000 {
+		t.Fatalf("after the finish: %+v %v", got, err)
+	}
+}

@@ -185,8 +185,29 @@ func (g *chargeGroup) run() {
 			c.answer(nil)
 			continue
 		}
-		g.synced <- c
+		if rest := c.answerFinishes(); len(rest.reqs) > 0 {
+			g.synced <- rest
+		}
 	}
+}
+
+// answerFinishes answers the group's finishes as soon as the group is committed, without waiting
+// for the flush, and returns the rest. A committed finish survives a crash of the process (the
+// operating system has it); only a crash of the machine before the next flush could undo one,
+// and then the charge, back in flight, expires and is given back: the provider, never the payer,
+// loses that one request's price. Waiting for the disk instead would add a flush to every paid
+// request.
+func (c committedGroup) answerFinishes() committedGroup {
+	rest := committedGroup{wrote: c.wrote}
+	for i, r := range c.reqs {
+		if r.op == opFinish {
+			r.err <- c.results[i]
+			continue
+		}
+		rest.reqs = append(rest.reqs, r)
+		rest.results = append(rest.results, c.results[i])
+	}
+	return rest
 }
 
 // flush answers committed groups after a flush that began once they were committed: every group
