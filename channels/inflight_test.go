@@ -17,15 +17,17 @@ func TestClaimerTakesOnlyFinalCharges(t *testing.T) {
 	f := newClaimFixture(t)
 	id := f.channel(1, 10_000, 1000, false)
 	now := time.Unix(1_900_000_000, 0)
+	charges := map[string]store.InFlightCharge{}
 	inFlight := func(name string, by int64) {
 		got, err := f.st.GetChannel(ctx, id)
 		if err != nil {
 			t.Fatal(err)
 		}
 		to := new(big.Int).Add(got.Charged, big.NewInt(by))
+		fl := store.InFlightCharge{ID: name, Amount: big.NewInt(by), Expires: now.Add(time.Minute)}
+		charges[name] = fl
 		err = f.st.ChargeChannel(ctx, store.ChannelCharge{ID: id, ExpectedCharged: got.Charged, ChainVersion: got.ChainVersion,
-			Charged: to, SignedMax: to, Signature: "0x01",
-			InFlight: &store.InFlightCharge{ID: name, Amount: big.NewInt(by), Expires: now.Add(time.Minute)}})
+			Charged: to, SignedMax: to, Signature: "0x01", InFlight: &fl})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +40,7 @@ func TestClaimerTakesOnlyFinalCharges(t *testing.T) {
 	if res, err := c.RunOnce(ctx); err != nil || res.Amount.Int64() != 1000 || chain.claims[0][0].TotalClaimed.Int64() != 1000 {
 		t.Fatalf("claim with 800 in flight: %+v %v; want the final 1000", res, err)
 	}
-	if err := f.st.FinishChannelCharge(ctx, "served-later"); err != nil {
+	if err := f.st.FinishChannelCharge(ctx, id, charges["served-later"]); err != nil {
 		t.Fatal(err)
 	}
 	now = now.Add(2 * time.Minute) // "never-answered" expired: its process is gone

@@ -25,8 +25,8 @@ type Store interface {
 	CreateChannel(ctx context.Context, c *store.Channel) error
 	GetChannel(ctx context.Context, id string) (*store.Channel, error)
 	ChargeChannel(ctx context.Context, c store.ChannelCharge) error
-	FinishChannelCharge(ctx context.Context, inFlightID string) error
-	ReleaseChannelCharge(ctx context.Context, inFlightID string) error
+	FinishChannelCharge(ctx context.Context, id string, f store.InFlightCharge) error
+	ReleaseChannelCharge(ctx context.Context, id, inFlightID string) error
 	HoldChannelRefund(ctx context.Context, h store.ChannelRefundHold) error
 	ReleaseChannelRefund(ctx context.Context, id string, amount *big.Int) error
 	SyncChannel(ctx context.Context, id string, s store.ChannelChainState) error
@@ -247,7 +247,7 @@ func (m *Method) charge(ctx context.Context, req x402.PaymentRequirements, ch *s
 	after := *ch
 	after.Charged, after.SignedMax, after.Signature = max, max, common.Bytes2Hex(v.Payload.Voucher.Signature)
 	m.remember(&after)
-	return &charge{m: m, network: req.Network, channel: after, inFlight: inFlight.ID, price: price, payer: v.Payer}, nil
+	return &charge{m: m, network: req.Network, channel: after, inFlight: *inFlight, price: price, payer: v.Payer}, nil
 }
 
 // charge is a voucher charged in the store, in flight until Complete makes it final or Cancel
@@ -256,7 +256,7 @@ type charge struct {
 	m        *Method
 	network  string
 	channel  store.Channel
-	inFlight string
+	inFlight store.InFlightCharge
 	price    *big.Int
 	payer    common.Address
 	deposit  *depositResult
@@ -272,7 +272,7 @@ func (c *charge) Payer() string { return c.payer.Hex() }
 // Complete makes the charge final; the response is released only once that is durable. A charge
 // that expired meanwhile was given back, so the response must not be released.
 func (c *charge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
-	if err := c.m.Store.FinishChannelCharge(ctx, c.inFlight); err != nil {
+	if err := c.m.Store.FinishChannelCharge(ctx, c.channel.ID, c.inFlight); err != nil {
 		c.m.forget(c.channel.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, x402.Failf(x402.ReasonUnexpectedSettleError,
@@ -295,7 +295,7 @@ func (c *charge) Complete(ctx context.Context) (*x402.SettlementResponse, error)
 // Cancel gives the charge back: its request was not served. One that expired is already back.
 func (c *charge) Cancel(ctx context.Context, reason string) {
 	c.m.forget(c.channel.ID)
-	err := c.m.Store.ReleaseChannelCharge(ctx, c.inFlight)
+	err := c.m.Store.ReleaseChannelCharge(ctx, c.channel.ID, c.inFlight.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		// It stays in flight, so nobody claims it, and is given back when it expires.
 		c.m.log().Error("giving back a channel charge failed; it is given back when it expires", "channel", c.channel.ID,

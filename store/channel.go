@@ -84,7 +84,8 @@ type ChannelCharge struct {
 
 // InFlightCharge is a charge whose request is still being served.
 type InFlightCharge struct {
-	// ID names it: unique, chosen by the caller (random), at most 64 characters.
+	// ID names it: unique within its channel, chosen by the caller (random), 1 to 64 letters,
+	// digits, '-' or '_'.
 	ID string
 	// Amount is the part of the charge the request pays for (Charged - ExpectedCharged).
 	Amount *big.Int
@@ -143,14 +144,16 @@ type ChannelStore interface {
 	// ChargeChannel applies a charge atomically; ErrConflict when the channel's charged total
 	// or chain version moved since the caller read them.
 	ChargeChannel(ctx context.Context, c ChannelCharge) error
-	// FinishChannelCharge makes an in-flight charge final: its request is answered. It returns
-	// ErrNotFound when the charge is no longer in flight (it expired and was given back), in
-	// which case the request must not be served.
-	FinishChannelCharge(ctx context.Context, inFlightID string) error
-	// ReleaseChannelCharge gives an in-flight charge back: its request was not served. Its amount
-	// leaves the channel's charged total (whatever was charged after it stays); the voucher is
-	// kept. ErrNotFound when it is no longer in flight.
-	ReleaseChannelCharge(ctx context.Context, inFlightID string) error
+	// FinishChannelCharge makes an in-flight charge of channel id final: its request is
+	// answered. f must be the InFlight the charge carried. It returns ErrNotFound when the charge
+	// is no longer in flight (it expired and was given back), in which case the request must not
+	// be served.
+	FinishChannelCharge(ctx context.Context, id string, f InFlightCharge) error
+	// ReleaseChannelCharge gives an in-flight charge of channel id back: its request was not
+	// served. Its amount leaves the channel's charged total (whatever was charged after it
+	// stays, and the total never goes below what is claimed); the voucher is kept. ErrNotFound
+	// when it is no longer in flight.
+	ReleaseChannelCharge(ctx context.Context, id, inFlightID string) error
 	// ReleaseExpiredCharges gives back every in-flight charge whose expiry is not after now and
 	// reports how many it released.
 	ReleaseExpiredCharges(ctx context.Context, now time.Time) (int, error)

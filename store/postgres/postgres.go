@@ -92,7 +92,6 @@ func dialect(migrations fs.FS) sqlstore.Dialect {
 		Retryable:      retryable,
 		Migrations:     migrations,
 		LockMigrations: lockMigrations,
-		JoinAmounts:    func(col string) string { return "string_agg(" + col + "::text, ',')" },
 		ForUpdate:      " FOR UPDATE",
 	}
 }

@@ -201,7 +201,7 @@ func TestFinishDoesNotWaitForFlush(t *testing.T) {
 	go s.ChargeChannel(ctx, chargeBy(c2, 1))
 	<-entered
 	done := make(chan error, 1)
-	go func() { done <- s.FinishChannelCharge(ctx, "req-1") }()
+	go func() { done <- s.FinishChannelCharge(ctx, c.ID, *ch.InFlight) }()
 	select {
 	case err := <-done:
 		if err != nil {

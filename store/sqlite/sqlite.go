@@ -177,6 +177,5 @@ func dialect(migrations fs.FS) sqlstore.Dialect {
 		Migrations: migrations,
 		// One writer connection: concurrent charges share a commit instead of queueing for it.
 		GroupCharges: true,
-		JoinAmounts:  func(col string) string { return "group_concat(" + col + ", ',')" },
 	}
 }

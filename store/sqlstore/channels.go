@@ -19,23 +19,22 @@ const channelColumns = `id, network, payer, payer_authorizer, receiver, receiver
 	created_at, updated_at, refund_hold, refund_hold_until`
 
 type channelQueries struct {
-	create, get, charge, hold, release, sync, markClaimed, state, list, listByID          string
-	inflightInsert, inflightDelete, inflightGet, inflightExpired, lockCharged, setCharged string
+	create, get, charge, hold, release, sync, markClaimed, state, list, listByID string
+	chargeInFlight, finish, lockInFlight, setCharged, withInFlight               string
 }
 
 func buildChannelQueries(d *Dialect) channelQueries {
-	// Every read of a channel sums its in-flight charges in the same statement, so the charged
-	// total and the part of it still in flight are one consistent snapshot: a claim can never
-	// see a charge without also seeing that it is not final.
-	selectChannel := `SELECT ` + channelColumns + `, (SELECT ` + d.JoinAmounts("f.amount") +
-		` FROM inflight_charges f WHERE f.channel_id = channels.id) FROM channels`
+	selectChannel := `SELECT ` + channelColumns + `, inflight FROM channels`
 	return channelQueries{
-		inflightInsert:  d.bind(`INSERT INTO inflight_charges (id, channel_id, amount, expires_at, created_at) VALUES (?, ?, ?, ?, ?)`),
-		inflightDelete:  d.bind(`DELETE FROM inflight_charges WHERE id = ?`),
-		inflightGet:     d.bind(`SELECT channel_id, amount FROM inflight_charges WHERE id = ?` + d.ForUpdate),
-		inflightExpired: d.bind(`SELECT id FROM inflight_charges WHERE expires_at <= ? ORDER BY expires_at LIMIT ?`),
-		lockCharged:     d.bind(`SELECT charged, claimed FROM channels WHERE id = ?` + d.ForUpdate),
-		setCharged:      d.bind(`UPDATE channels SET charged = ?, updated_at = ? WHERE id = ?`),
+		// The charge compare-and-set that also records the charge as in flight.
+		chargeInFlight: d.bind(`UPDATE channels SET charged = ?, signed_max = ?, signature = ?, updated_at = ?,
+	inflight = inflight || ?
+WHERE id = ? AND charged = ? AND chain_version = ?`),
+		finish: d.bind(`UPDATE channels SET inflight = replace(inflight, ?, ''), updated_at = ?
+WHERE id = ? AND replace(inflight, ?, '') <> inflight`),
+		lockInFlight: d.bind(`SELECT charged, claimed, inflight FROM channels WHERE id = ?` + d.ForUpdate),
+		setCharged:   d.bind(`UPDATE channels SET charged = ?, inflight = ?, updated_at = ? WHERE id = ?`),
+		withInFlight: d.bind(`SELECT id, inflight FROM channels WHERE inflight <> '' AND id > ? ORDER BY id LIMIT ?`),
 		create: d.bind(`INSERT INTO channels (` + channelColumns + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, '0', ?)
 ON CONFLICT (id) DO NOTHING RETURNING id`),
@@ -165,25 +164,23 @@ func (s *Store) ChargeChannel(ctx context.Context, c store.ChannelCharge) error 
 		return fmt.Errorf("%w: charge to %s from %s does not increase the charged total", store.ErrInvalid, c.Charged, c.ExpectedCharged)
 	}
 	id := normalizeHex(c.ID)
-	args := []any{c.Charged.String(), c.SignedMax.String(), normalizeHex(c.Signature), s.dialect.TimeValue(s.timestamp()),
-		id, c.ExpectedCharged.String(), c.ChainVersion}
-	var inflight []any
+	query := s.cq.charge
+	args := []any{c.Charged.String(), c.SignedMax.String(), normalizeHex(c.Signature), s.dialect.TimeValue(s.timestamp())}
 	if c.InFlight != nil {
-		var err error
-		if inflight, err = s.inflightArgs(c, id); err != nil {
+		if err := checkInFlight(c); err != nil {
 			return err
 		}
+		query = s.cq.chargeInFlight
+		args = append(args, inFlightEntry(*c.InFlight))
 	}
+	args = append(args, id, c.ExpectedCharged.String(), c.ChainVersion)
 	if s.charges != nil {
 		if s.closed.Load() {
 			return errClosed
 		}
-		return s.charges.submit(&chargeReq{op: opCharge, args: args, inflight: inflight, id: id, what: "charge channel " + id})
+		return s.charges.submit(&chargeReq{op: opCharge, query: query, args: args, id: id, what: "charge channel " + id})
 	}
-	if inflight != nil {
-		return s.chargeInTx(ctx, id, args, inflight)
-	}
-	return s.compareAndSet(ctx, "charge channel "+id, id, s.cq.charge, args...)
+	return s.compareAndSet(ctx, "charge channel "+id, id, query, args...)
 }
 
 // HoldChannelRefund implements store.ChannelStore.
@@ -309,7 +306,7 @@ func (s *Store) scanChannel(row rowScanner) (store.Channel, error) {
 		&c.WithdrawDelay, &c.Salt, amountDest{&c.Charged}, amountDest{&c.SignedMax}, &c.Signature, amountDest{&c.Claimed},
 		amountDest{&c.Balance}, amountDest{&c.TotalClaimed}, amountDest{&c.PendingWithdrawal}, &c.WithdrawRequestedAt,
 		amountDest{&c.RefundNonce}, &c.ChainVersion, &block, timeDest{&c.SyncedAt}, timeDest{&c.CreatedAt}, timeDest{&c.UpdatedAt},
-		amountDest{&c.RefundHold}, timeDest{&c.RefundHoldUntil}, amountSum{&c.InFlight})
+		amountDest{&c.RefundHold}, timeDest{&c.RefundHoldUntil}, inFlightSum{&c.InFlight})
 	c.SyncedBlock = uint64(block)
 	if err == nil && c.RefundHold.Sign() > 0 && !c.RefundHoldUntil.After(s.timestamp()) {
 		c.RefundHold = new(big.Int)

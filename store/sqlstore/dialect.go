@@ -38,9 +38,6 @@ type Dialect struct {
 	// GroupCharges commits concurrent channel charges in one transaction. Backends with a
 	// single writer connection set it: otherwise each charge waits for its own fsync.
 	GroupCharges bool
-	// JoinAmounts is an aggregate that joins an amount column's values with commas (NULL for
-	// no rows): amounts are summed exactly in Go, since SQLite has no 256-bit arithmetic.
-	JoinAmounts func(column string) string
 	// ForUpdate is appended to a SELECT inside a write transaction to lock the rows it reads
 	// (" FOR UPDATE"); empty where a write transaction already excludes other writers.
 	ForUpdate string
@@ -50,7 +47,7 @@ func (d *Dialect) validate() error {
 	switch {
 	case d.Name == "":
 		return fmt.Errorf("sqlstore: dialect without a name")
-	case d.TimeValue == nil, d.MapError == nil, d.Retryable == nil, d.Migrations == nil, d.JoinAmounts == nil:
+	case d.TimeValue == nil, d.MapError == nil, d.Retryable == nil, d.Migrations == nil:
 		return fmt.Errorf("sqlstore: dialect %s is incomplete", d.Name)
 	}
 	return nil

@@ -45,17 +45,17 @@ type chargeGroup struct {
 type groupOp int
 
 const (
-	opCharge groupOp = iota // the charge compare-and-set, then the in-flight row if any
-	opFinish                // delete an in-flight row: its charge is final
+	opCharge groupOp = iota // a charge compare-and-set (query)
+	opFinish                // remove an in-flight entry: its charge is final
 )
 
 type chargeReq struct {
-	op       groupOp
-	args     []any // the statement's arguments
-	inflight []any // opCharge: the in-flight row inserted once the charge applied; nil for none
-	id       string
-	what     string
-	err      chan error
+	op    groupOp
+	query string // opCharge: the charge statement, with or without an in-flight entry
+	args  []any  // the statement's arguments
+	id    string
+	what  string
+	err   chan error
 }
 
 // committedGroup is a group whose transaction has ended, with each charge's answer.
@@ -129,7 +129,7 @@ func (g *chargeGroup) statement(ctx context.Context, tx *sql.Tx, query string) i
 // again and this one runs the plain query, whose error (if the database is really gone) is
 // reported.
 func (g *chargeGroup) prepare(ctx context.Context) {
-	for _, q := range []string{g.s.cq.charge, g.s.cq.inflightInsert, g.s.cq.inflightDelete} {
+	for _, q := range []string{g.s.cq.charge, g.s.cq.chargeInFlight, g.s.cq.finish} {
 		if g.stmts[q] != nil {
 			continue
 		}
@@ -278,9 +278,9 @@ func (g *chargeGroup) commit(group []*chargeReq) committedGroup {
 	err := s.withRetry(ctx, func() error {
 		return g.inTx(ctx, func(tx *sql.Tx) error {
 			for i, r := range group {
-				query := s.cq.charge
+				query := r.query
 				if r.op == opFinish {
-					query = s.cq.inflightDelete
+					query = s.cq.finish
 				}
 				res, err := g.statement(ctx, tx, query).ExecContext(ctx, r.args...)
 				if err != nil {
@@ -298,11 +298,6 @@ func (g *chargeGroup) commit(group []*chargeReq) committedGroup {
 					continue
 				}
 				if n == 1 {
-					if r.inflight != nil {
-						if _, err := g.statement(ctx, tx, s.cq.inflightInsert).ExecContext(ctx, r.inflight...); err != nil {
-							return err
-						}
-					}
 					continue
 				}
 				var version int64

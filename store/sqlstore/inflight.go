@@ -6,82 +6,112 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/payper/payper/store"
 )
 
+// A channel's in-flight charges live in its row, in the inflight column: entries
+// ";<id>:<amount>:<expires, Unix microseconds>". A charge appends its entry in the same UPDATE
+// that moves the charged total, and a finish removes it with one more UPDATE of that row, so
+// tracking a request costs no other table and a read of the channel always sees the charged
+// total and its in-flight part together.
+
 // maxInFlightID bounds an in-flight charge's id.
 const maxInFlightID = 64
 
-// inflightArgs checks an in-flight charge against the charge it rides on and returns its row.
-func (s *Store) inflightArgs(c store.ChannelCharge, channelID string) ([]any, error) {
-	f := c.InFlight
-	if f.ID == "" || len(f.ID) > maxInFlightID {
-		return nil, fmt.Errorf("%w: an in-flight charge needs an id of 1..%d characters", store.ErrInvalid, maxInFlightID)
-	}
-	// Giving the charge back subtracts exactly this amount, so it must be exactly the increase.
-	if f.Amount == nil || f.Amount.Cmp(new(big.Int).Sub(c.Charged, c.ExpectedCharged)) != 0 {
-		return nil, fmt.Errorf("%w: in-flight amount %v is not the charge's increase %s - %s", store.ErrInvalid, f.Amount, c.Charged, c.ExpectedCharged)
-	}
-	now := s.timestamp()
-	return []any{f.ID, channelID, f.Amount.String(), s.dialect.TimeValue(normalizeTime(f.Expires)), s.dialect.TimeValue(now)}, nil
+// inFlightEntry is the text of f in a channel's inflight column.
+func inFlightEntry(f store.InFlightCharge) string {
+	return ";" + f.ID + ":" + f.Amount.String() + ":" + strconv.FormatInt(normalizeTime(f.Expires).UnixMicro(), 10)
 }
 
-// chargeInTx applies a charge and its in-flight row in one transaction (backends without
-// grouped charges).
-func (s *Store) chargeInTx(ctx context.Context, id string, args, inflight []any) error {
-	what := "charge channel " + id
-	var result error
-	err := s.withRetry(ctx, func() error {
-		result = nil
-		return commitTx(ctx, s.write, func(tx *sql.Tx) error {
-			res, err := tx.ExecContext(ctx, s.cq.charge, args...)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if n == 1 {
-				_, err = tx.ExecContext(ctx, s.cq.inflightInsert, inflight...)
-				return err
-			}
-			var version int64
-			err = tx.QueryRowContext(ctx, s.cq.state, id).Scan(&version)
-			switch {
-			case err == nil:
-				result = fmt.Errorf("%s: %w", what, store.ErrConflict)
-			case errors.Is(err, sql.ErrNoRows):
-				result = fmt.Errorf("%s: %w", what, store.ErrNotFound)
-			default:
-				return err
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+// checkInFlight refuses an in-flight charge that is not exactly the charge's increase (giving
+// it back subtracts its amount) or whose id could not be read back from the column.
+func checkInFlight(c store.ChannelCharge) error {
+	f := c.InFlight
+	if f.ID == "" || len(f.ID) > maxInFlightID || strings.ContainsFunc(f.ID, func(r rune) bool {
+		return !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '-' || r == '_')
+	}) {
+		return fmt.Errorf("%w: an in-flight charge needs an id of 1..%d letters, digits, '-' or '_'", store.ErrInvalid, maxInFlightID)
 	}
-	return result
+	if f.Amount == nil || f.Amount.Cmp(new(big.Int).Sub(c.Charged, c.ExpectedCharged)) != 0 {
+		return fmt.Errorf("%w: in-flight amount %v is not the charge's increase %s - %s", store.ErrInvalid, f.Amount, c.Charged, c.ExpectedCharged)
+	}
+	return nil
+}
+
+// inFlight is one parsed entry.
+type inFlight struct {
+	id      string
+	amount  *big.Int
+	expires time.Time
+	text    string // the entry as stored
+}
+
+// parseInFlight reads an inflight column.
+func parseInFlight(column string) ([]inFlight, error) {
+	var out []inFlight
+	for _, e := range strings.Split(column, ";")[1:] {
+		parts := strings.Split(e, ":")
+		if len(parts) != 3 {
+			return nil, fmt.Errorf("in-flight entry %q is malformed", e)
+		}
+		amount, ok := new(big.Int).SetString(parts[1], 10)
+		micros, err := strconv.ParseInt(parts[2], 10, 64)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("in-flight entry %q is malformed", e)
+		}
+		out = append(out, inFlight{id: parts[0], amount: amount, expires: time.UnixMicro(micros).UTC(), text: ";" + e})
+	}
+	return out, nil
+}
+
+// inFlightSum reads an inflight column as the sum of its amounts.
+type inFlightSum struct{ v **big.Int }
+
+func (d inFlightSum) Scan(src any) error {
+	var text string
+	switch v := src.(type) {
+	case string:
+		text = v
+	case []byte:
+		text = string(v)
+	case nil:
+	default:
+		return fmt.Errorf("inflight: unexpected %T", src)
+	}
+	entries, err := parseInFlight(text)
+	if err != nil {
+		return err
+	}
+	sum := new(big.Int)
+	for _, e := range entries {
+		sum.Add(sum, e.amount)
+	}
+	*d.v = sum
+	return nil
 }
 
 // FinishChannelCharge implements store.ChannelStore.
-func (s *Store) FinishChannelCharge(ctx context.Context, inFlightID string) error {
-	what := "finish in-flight charge " + inFlightID
+func (s *Store) FinishChannelCharge(ctx context.Context, id string, f store.InFlightCharge) error {
+	id = normalizeHex(id)
+	what := "finish in-flight charge " + f.ID + " of channel " + id
+	if f.Amount == nil {
+		return fmt.Errorf("%s: %w: no amount", what, store.ErrInvalid)
+	}
+	entry := inFlightEntry(f)
+	args := []any{entry, s.dialect.TimeValue(s.timestamp()), id, entry}
 	if s.charges != nil {
 		if s.closed.Load() {
 			return errClosed
 		}
-		// Through the charge group: the answer comes after the flush, so a request is never
-		// served on a finish a crash could undo.
-		return s.charges.submit(&chargeReq{op: opFinish, args: []any{inFlightID}, what: what})
+		return s.charges.submit(&chargeReq{op: opFinish, args: args, what: what})
 	}
 	var n int64
 	err := s.withRetry(ctx, func() error {
-		res, err := s.write.ExecContext(ctx, s.cq.inflightDelete, inFlightID)
+		res, err := s.write.ExecContext(ctx, s.cq.finish, args...)
 		if err != nil {
 			return err
 		}
@@ -98,15 +128,16 @@ func (s *Store) FinishChannelCharge(ctx context.Context, inFlightID string) erro
 }
 
 // ReleaseChannelCharge implements store.ChannelStore.
-func (s *Store) ReleaseChannelCharge(ctx context.Context, inFlightID string) error {
-	what := "release in-flight charge " + inFlightID
+func (s *Store) ReleaseChannelCharge(ctx context.Context, id, inFlightID string) error {
+	id = normalizeHex(id)
+	what := "release in-flight charge " + inFlightID + " of channel " + id
 	var result error
 	err := s.withRetry(ctx, func() error {
 		result = nil
 		return commitTx(ctx, s.write, func(tx *sql.Tx) error {
-			var channelID string
-			var amount *big.Int
-			err := tx.QueryRowContext(ctx, s.cq.inflightGet, inFlightID).Scan(&channelID, amountDest{&amount})
+			var charged, claimed *big.Int
+			var column string
+			err := tx.QueryRowContext(ctx, s.cq.lockInFlight, id).Scan(amountDest{&charged}, amountDest{&claimed}, &column)
 			if errors.Is(err, sql.ErrNoRows) {
 				result = fmt.Errorf("%s: %w", what, store.ErrNotFound)
 				return nil
@@ -114,22 +145,30 @@ func (s *Store) ReleaseChannelCharge(ctx context.Context, inFlightID string) err
 			if err != nil {
 				return err
 			}
-			var charged, claimed *big.Int
-			if err := tx.QueryRowContext(ctx, s.cq.lockCharged, channelID).Scan(amountDest{&charged}, amountDest{&claimed}); err != nil {
-				return err
+			entries, err := parseInFlight(column)
+			if err != nil {
+				return permanent{err}
 			}
-			after := new(big.Int).Sub(charged, amount)
+			var found *inFlight
+			for i := range entries {
+				if entries[i].id == inFlightID {
+					found = &entries[i]
+				}
+			}
+			if found == nil {
+				result = fmt.Errorf("%s: %w", what, store.ErrNotFound)
+				return nil
+			}
+			after := new(big.Int).Sub(charged, found.amount)
 			if after.Cmp(claimed) < 0 {
 				// Claims take only final charges, so this cannot happen unless that rule was
 				// broken: what is claimed on chain stays claimed.
 				s.log.ErrorContext(ctx, "an in-flight charge was claimed before it was final; the payer keeps paying for a request that failed",
-					"channel", channelID, "charged", charged, "claimed", claimed, "released", amount)
+					"channel", id, "charged", charged, "claimed", claimed, "released", found.amount)
 				after = claimed
 			}
-			if _, err := tx.ExecContext(ctx, s.cq.setCharged, after.String(), s.dialect.TimeValue(s.timestamp()), channelID); err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, s.cq.inflightDelete, inFlightID)
+			_, err = tx.ExecContext(ctx, s.cq.setCharged, after.String(), strings.Replace(column, found.text, "", 1),
+				s.dialect.TimeValue(s.timestamp()), id)
 			return err
 		})
 	})
@@ -139,73 +178,58 @@ func (s *Store) ReleaseChannelCharge(ctx context.Context, inFlightID string) err
 	return result
 }
 
-// expiredPage is how many expired in-flight charges one query reads.
+// expiredPage is how many channels with charges in flight one query reads.
 const expiredPage = 200
 
 // ReleaseExpiredCharges implements store.ChannelStore.
 func (s *Store) ReleaseExpiredCharges(ctx context.Context, now time.Time) (int, error) {
-	released := 0
+	now = normalizeTime(now)
+	released, after := 0, ""
 	for {
-		var ids []string
+		type pending struct{ channel, id string }
+		var expired []pending
+		var last string
+		rows := 0
 		err := s.withRetry(ctx, func() error {
-			ids = ids[:0]
-			rows, err := s.read.QueryContext(ctx, s.cq.inflightExpired, s.dialect.TimeValue(normalizeTime(now)), expiredPage)
+			expired, last, rows = expired[:0], "", 0
+			q, err := s.read.QueryContext(ctx, s.cq.withInFlight, after, expiredPage)
 			if err != nil {
 				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				if err := rows.Scan(&id); err != nil {
+			defer q.Close()
+			for q.Next() {
+				var id, column string
+				if err := q.Scan(&id, &column); err != nil {
 					return err
 				}
-				ids = append(ids, id)
+				rows, last = rows+1, id
+				entries, err := parseInFlight(column)
+				if err != nil {
+					s.log.ErrorContext(ctx, "a channel's in-flight charges cannot be read", "channel", id, "err", err)
+					continue
+				}
+				for _, e := range entries {
+					if !e.expires.After(now) {
+						expired = append(expired, pending{id, e.id})
+					}
+				}
 			}
-			return rows.Err()
+			return q.Err()
 		})
 		if err != nil {
-			return released, fmt.Errorf("list expired in-flight charges: %w", err)
+			return released, fmt.Errorf("list in-flight charges: %w", err)
 		}
-		for _, id := range ids {
-			switch err := s.ReleaseChannelCharge(ctx, id); {
+		for _, e := range expired {
+			switch err := s.ReleaseChannelCharge(ctx, e.channel, e.id); {
 			case err == nil:
 				released++
 			case !errors.Is(err, store.ErrNotFound): // finished or released meanwhile: fine
 				return released, err
 			}
 		}
-		if len(ids) < expiredPage {
+		if rows < expiredPage {
 			return released, nil
 		}
+		after = last
 	}
-}
-
-// amountSum reads a comma-joined list of amounts (NULL for none) as their exact sum.
-type amountSum struct{ v **big.Int }
-
-func (d amountSum) Scan(src any) error {
-	sum := new(big.Int)
-	*d.v = sum
-	var text string
-	switch v := src.(type) {
-	case nil:
-		return nil
-	case string:
-		text = v
-	case []byte:
-		text = string(v)
-	case int64:
-		sum.SetInt64(v)
-		return nil
-	default:
-		return fmt.Errorf("amount list: unexpected %T", src)
-	}
-	for _, part := range strings.Split(text, ",") {
-		n, ok := new(big.Int).SetString(part, 10)
-		if !ok {
-			return fmt.Errorf("amount list: %q is not a decimal integer", part)
-		}
-		sum.Add(sum, n)
-	}
-	return nil
 }

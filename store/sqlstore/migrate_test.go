@@ -29,10 +29,9 @@ func TestMigrationFillingAGapIsApplied(t *testing.T) {
 		}
 		s, err := New(context.Background(), Config{Write: db, Dialect: Dialect{
 			Name: "test", Migrations: migrations,
-			TimeValue:   func(t time.Time) any { return t.UnixMicro() },
-			MapError:    func(err error) error { return err },
-			Retryable:   func(error) bool { return false },
-			JoinAmounts: func(col string) string { return "group_concat(" + col + ", ',')" },
+			TimeValue: func(t time.Time) any { return t.UnixMicro() },
+			MapError:  func(err error) error { return err },
+			Retryable: func(error) bool { return false },
 		}})
 		if err != nil {
 			db.Close()

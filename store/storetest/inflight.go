@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/big"
@@ -11,11 +12,26 @@ import (
 	"github.com/payper/payper/store"
 )
 
-// chargeInFlight is charge(c, by) recorded as in flight under id, expiring in a minute.
+// chargeInFlight is charge(c, by) recorded as in flight under id, expiring in a minute; the
+// harness remembers it for finish.
 func (h *harness) chargeInFlight(c *store.Channel, by int64, id string) store.ChannelCharge {
 	ch := charge(c, by)
 	ch.InFlight = &store.InFlightCharge{ID: id, Amount: big.NewInt(by), Expires: h.clock.Now().Add(time.Minute)}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.inFlight == nil {
+		h.inFlight = map[string]store.InFlightCharge{}
+	}
+	h.inFlight[id] = *ch.InFlight
 	return ch
+}
+
+// finish makes the in-flight charge named id final.
+func (h *harness) finish(s store.Store, channelID, id string) error {
+	h.mu.Lock()
+	f := h.inFlight[id]
+	h.mu.Unlock()
+	return s.FinishChannelCharge(context.Background(), channelID, f)
 }
 
 // wantCharged checks a channel's charged total and its in-flight part, on a single read and on a
@@ -66,25 +82,25 @@ func testInFlightCharges(t *testing.T, h *harness) {
 	if err := s.ChargeChannel(ctx, stale); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("stale charge: %v", err)
 	}
-	if err := s.ReleaseChannelCharge(ctx, "stale"); !errors.Is(err, store.ErrNotFound) {
+	if err := s.ReleaseChannelCharge(ctx, c.ID, "stale"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a refused charge left an in-flight row: %v", err)
 	}
 
 	// The first request is answered: final. Its finish counts once.
-	if err := s.FinishChannelCharge(ctx, "a"); err != nil {
+	if err := h.finish(s, c.ID, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FinishChannelCharge(ctx, "a"); !errors.Is(err, store.ErrNotFound) {
+	if err := h.finish(s, c.ID, "a"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second finish: %v", err)
 	}
 	wantCharged(t, s, c.ID, 2000, 1000)
 	// The second fails: given back, once; the voucher stays the best one signed.
-	if err := s.ReleaseChannelCharge(ctx, "b"); err != nil {
+	if err := s.ReleaseChannelCharge(ctx, c.ID, "b"); err != nil {
 		t.Fatal(err)
 	}
 	for _, again := range []func() error{
-		func() error { return s.ReleaseChannelCharge(ctx, "b") },
-		func() error { return s.FinishChannelCharge(ctx, "b") },
+		func() error { return s.ReleaseChannelCharge(ctx, c.ID, "b") },
+		func() error { return h.finish(s, c.ID, "b") },
 	} {
 		if err := again(); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("a released charge ended again: %v", err)
@@ -103,11 +119,11 @@ func testInFlightCharges(t *testing.T, h *harness) {
 	if err := s.ChargeChannel(ctx, h.chargeInFlight(c, 500, "d")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReleaseChannelCharge(ctx, "c"); err != nil {
+	if err := s.ReleaseChannelCharge(ctx, c.ID, "c"); err != nil {
 		t.Fatal(err)
 	}
 	wantCharged(t, s, c.ID, 1500, 500)
-	if err := s.FinishChannelCharge(ctx, "d"); err != nil {
+	if err := h.finish(s, c.ID, "d"); err != nil {
 		t.Fatal(err)
 	}
 	c = wantCharged(t, s, c.ID, 1500, 0)
@@ -155,10 +171,10 @@ func testInFlightChargesExpire(t *testing.T, h *harness) {
 		t.Fatalf("released %d, %v; want the old charge", n, err)
 	}
 	wantCharged(t, s, c.ID, 700, 700)
-	if err := s.FinishChannelCharge(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+	if err := h.finish(s, c.ID, "old"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("finishing an expired charge: %v", err)
 	}
-	if err := s.FinishChannelCharge(ctx, "young"); err != nil {
+	if err := h.finish(s, c.ID, "young"); err != nil {
 		t.Fatal(err)
 	}
 	wantCharged(t, s, c.ID, 700, 0)
@@ -197,12 +213,12 @@ func testConcurrentInFlightCharges(t *testing.T, h *harness) {
 				break
 			}
 			if i%2 == 0 {
-				if err := s.ReleaseChannelCharge(t.Context(), id); err != nil {
+				if err := s.ReleaseChannelCharge(t.Context(), c.ID, id); err != nil {
 					t.Error(err)
 				}
 				return
 			}
-			if err := s.FinishChannelCharge(t.Context(), id); err != nil {
+			if err := h.finish(s, c.ID, id); err != nil {
 				t.Error(err)
 				return
 			}

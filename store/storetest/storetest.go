@@ -84,6 +84,9 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 type harness struct {
 	open  Opener
 	clock *clock
+
+	mu       sync.Mutex
+	inFlight map[string]store.InFlightCharge // by id, as chargeInFlight made them
 }
 
 // store opens a handle that is closed when the test ends.
