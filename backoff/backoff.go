@@ -56,7 +56,7 @@ func (p Policy) withDefaults() Policy {
 		p.Attempts = 4
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleep
+		p.Sleep = Sleep
 	}
 	if p.Jitter == nil {
 		p.Jitter = rand.Float64
@@ -114,7 +114,8 @@ func Retry(ctx context.Context, p Policy, retryable func(error) bool, op func(ct
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends (returning its error).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -2,18 +2,14 @@ package channels
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/internal/pgtest"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/store/postgres"
@@ -36,34 +32,9 @@ func twoHandles(t *testing.T, backend string) (store.Store, store.Store) {
 		a := open(sqlite.Open(ctx, path, sqlite.Options{}))
 		return a, open(sqlite.Open(ctx, path, sqlite.Options{}))
 	}
-	admin := os.Getenv("PAYPER_TEST_POSTGRES_DSN")
-	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PAYPER_TEST_POSTGRES_DSN is unset: the PostgreSQL suites must run in CI")
-		}
-		t.Skip("no PostgreSQL: run scripts/pgtest.sh go test ./channels/")
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	name := "payper_channels_" + hex.EncodeToString(suffix)
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if db, err := sql.Open("pgx", admin); err == nil {
-			db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			db.Close()
-		}
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	a := open(postgres.Open(ctx, u.String(), postgres.Options{}))
-	return a, open(postgres.Open(ctx, u.String(), postgres.Options{}))
+	dsn := pgtest.Database(t, "payper_channels")
+	a := open(postgres.Open(ctx, dsn, postgres.Options{}))
+	return a, open(postgres.Open(ctx, dsn, postgres.Options{}))
 }
 
 // stuckChain is an escrow whose claim transactions are never mined: a claim waits until its

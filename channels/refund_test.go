@@ -139,7 +139,6 @@ func TestRefundInFlightHoldsTheFunds(t *testing.T) {
 // anything is held or sent (each refund costs the provider a transaction); one at the minimum, and
 // one for exactly what is left however small, go through.
 func TestPartialRefundsHaveAMinimum(t *testing.T) {
-	ctx := context.Background()
 	st := openStore(t)
 	offer, verifier, receiverKey, signer := newTestOffer(t)
 	chain := &gatedRefundChain{}
@@ -148,20 +147,7 @@ func TestPartialRefundsHaveAMinimum(t *testing.T) {
 	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain,
 		Refunds: &Refunds{Chain: chain, Authorizer: receiverKey, MarkClaimed: st.MarkChannelClaimed}}
 	req := offer.Requirements(big.NewInt(1000)) // minimum deposit: 10 × 1000
-	pay := func(p *batch.Payload, err error) (*x402.SettlementResponse, error) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		pp, err := batch.PaymentPayload(req, nil, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := m.Authorize(ctx, req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
-		if err != nil {
-			return nil, err
-		}
-		return c.Complete(ctx)
-	}
+	pay := paysWith(t, m, req)
 	if _, err := pay(signer.DepositPayload(req, big.NewInt(30_000), big.NewInt(1000))); err != nil {
 		t.Fatalf("deposit: %v", err)
 	}
@@ -189,6 +175,25 @@ func TestPartialRefundsHaveAMinimum(t *testing.T) {
 	}
 }
 
+// paysWith pays m for req with a signed payload as the paywall would: Authorize, then Complete.
+func paysWith(t *testing.T, m *Method, req x402.PaymentRequirements) func(*batch.Payload, error) (*x402.SettlementResponse, error) {
+	return func(p *batch.Payload, err error) (*x402.SettlementResponse, error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := batch.PaymentPayload(req, nil, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := m.Authorize(context.Background(), req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
+		if err != nil {
+			return nil, err
+		}
+		return c.Complete(context.Background())
+	}
+}
+
 func hasReason(err error, want x402.Reason) bool {
 	reason, _ := x402.ReasonOf(err)
 	return reason == want
@@ -208,7 +213,6 @@ func (c *blindAfterRefund) ChannelState(ctx context.Context, id common.Hash) (st
 // TestMinedRefundIsReportedEvenIfTheChainCannotBeRead: once the refund transaction is mined the
 // payer is told so, with the state the refund leaves, even when the channel cannot be read again.
 func TestMinedRefundIsReportedEvenIfTheChainCannotBeRead(t *testing.T) {
-	ctx := context.Background()
 	st := openStore(t)
 	offer, verifier, receiverKey, signer := newTestOffer(t)
 	chain := &blindAfterRefund{}
@@ -217,20 +221,7 @@ func TestMinedRefundIsReportedEvenIfTheChainCannotBeRead(t *testing.T) {
 	m := &Method{Offer: offer, Verifier: verifier, Store: st, Chain: chain,
 		Refunds: &Refunds{Chain: chain, Authorizer: receiverKey, MarkClaimed: st.MarkChannelClaimed}}
 	req := offer.Requirements(big.NewInt(1000))
-	pay := func(p *batch.Payload, err error) (*x402.SettlementResponse, error) {
-		if err != nil {
-			t.Fatal(err)
-		}
-		pp, err := batch.PaymentPayload(req, nil, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := m.Authorize(ctx, req, pp, paywall.RequestInfo{Method: "GET", Route: "/v1/quote"})
-		if err != nil {
-			return nil, err
-		}
-		return c.Complete(ctx)
-	}
+	pay := paysWith(t, m, req)
 	if _, err := pay(signer.DepositPayload(req, big.NewInt(30_000), big.NewInt(1000))); err != nil {
 		t.Fatalf("deposit: %v", err)
 	}

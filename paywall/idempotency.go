@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/payper/payper/backoff"
 	"github.com/payper/payper/x402"
 )
 
@@ -139,7 +140,7 @@ func (pw *Paywall) beginIdempotent(w http.ResponseWriter, r *http.Request, heade
 		}
 		// The first request is still running: wait for its answer a little, then let the caller
 		// come back.
-		if time.Now().Add(delay).After(deadline) || sleepCtx(r.Context(), delay) != nil {
+		if time.Now().Add(delay).After(deadline) || backoff.Sleep(r.Context(), delay) != nil {
 			w.Header().Set("Retry-After", "1")
 			writeJSONError(w, http.StatusConflict, "payment_in_progress",
 				"a request with this payment is still being served; retry with the same payment to get its answer")
@@ -263,15 +264,4 @@ func randomToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/backoff"
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/internal/app"
 	"github.com/payper/payper/internal/devtest"
@@ -237,7 +238,7 @@ func TestWaitUntilPrintsProgress(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := waitUntil(ctx, time.Now().Add(time.Hour), time.Now, sleepCtx, time.Second, &out); !errors.Is(err, context.Canceled) {
+	if err := waitUntil(ctx, time.Now().Add(time.Hour), time.Now, backoff.Sleep, time.Second, &out); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/payper/payper/backoff"
 	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/client/channelstore"
 	"github.com/payper/payper/scheme/evmsig"
@@ -177,7 +178,7 @@ func newWithdrawer(ctx context.Context, cf *channelFlags, st *channelstore.Dir, 
 		return nil, err
 	}
 	now := func() time.Time { return chainNow(ctx, chain) }
-	return &withdrawer{chain: chain, store: st, cf: cf, out: out, payer: key, now: now, sleep: sleepCtx, every: 10 * time.Second}, nil
+	return &withdrawer{chain: chain, store: st, cf: cf, out: out, payer: key, now: now, sleep: backoff.Sleep, every: 10 * time.Second}, nil
 }
 
 // chainNow is the later of the wall clock and the latest block's time. The escrow judges the
@@ -358,16 +359,5 @@ func waitUntil(ctx context.Context, deadline time.Time, now func() time.Time, sl
 		if err := sleep(ctx, min(every, left)); err != nil {
 			return err
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"math/big"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,17 +32,7 @@ func channelOf(t *testing.T, dbPath, id string) *store.Channel {
 // waitChannel polls a channel until ok accepts it.
 func waitChannel(t *testing.T, dbPath, id string, within time.Duration, ok func(*store.Channel) bool) *store.Channel {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ch := channelOf(t, dbPath, id)
-		if ok(ch) {
-			return ch
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("channel never reached the expected state: %+v", ch)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return waitFor(t, within, func() *store.Channel { return channelOf(t, dbPath, id) }, ok)
 }
 
 // TestGatewayKilledWithAChargeInFlight: a gateway is killed (SIGKILL) after a voucher's charge is
@@ -70,18 +59,7 @@ func TestGatewayKilledWithAChargeInFlight(t *testing.T) {
 	payerBefore := e.balance(p.signer.Address())
 	// The deposit's own voucher stops at the failpoint too: deposit, then kill.
 	header := p.deposit(10_000, 1000)
-	answered := make(chan int, 1)
-	go func() {
-		req, _ := http.NewRequest("GET", url, nil)
-		req.Header.Set("PAYMENT-SIGNATURE", header)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			answered <- 0
-			return
-		}
-		resp.Body.Close()
-		answered <- resp.StatusCode
-	}()
+	answered := sendAway(url, header)
 	gw.waitStep(failpoint.ChannelCharged)
 	gw.kill()
 	if status := <-answered; status != 0 {

@@ -34,24 +34,51 @@ func paymentsOf(t *testing.T, dbPath string, payer common.Address) []store.Payme
 	return ps
 }
 
-// waitTerminal waits until every payment of the payer is settled, failed or released.
-func waitTerminal(t *testing.T, dbPath string, payer common.Address, within time.Duration) []store.Payment {
+// waitFor reads every 100 ms until ok accepts what read returns, and returns that; it fails the
+// test with the last reading after within.
+func waitFor[T any](t *testing.T, within time.Duration, read func() T, ok func(T) bool) T {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		ps := paymentsOf(t, dbPath, payer)
+		v := read()
+		if ok(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never reached the expected state; last seen: %+v", v)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitTerminal waits until every payment of the payer is settled, failed or released.
+func waitTerminal(t *testing.T, dbPath string, payer common.Address, within time.Duration) []store.Payment {
+	t.Helper()
+	return waitFor(t, within, func() []store.Payment { return paymentsOf(t, dbPath, payer) }, func(ps []store.Payment) bool {
 		done := len(ps) > 0
 		for _, p := range ps {
 			done = done && p.Status.Terminal()
 		}
-		if done {
-			return ps
+		return done
+	})
+}
+
+// sendAway sends a paid request in the background and reports its status, or 0 when it got no
+// answer (its gateway was killed).
+func sendAway(url, payment string) <-chan int {
+	answered := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("PAYMENT-SIGNATURE", payment)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- 0
+			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("payments still unfinished after the restart: %+v", ps)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		resp.Body.Close()
+		answered <- resp.StatusCode
+	}()
+	return answered
 }
 
 // TestGatewayKilledAtEachExactStep kills a gateway process (SIGKILL) at each step of an exact
@@ -101,18 +128,7 @@ func TestGatewayKilledAtEachExactStep(t *testing.T) {
 				}
 			}
 			header := encode(t, payment)
-			answered := make(chan int, 1)
-			go func() {
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("PAYMENT-SIGNATURE", header)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					answered <- 0
-					return
-				}
-				resp.Body.Close()
-				answered <- resp.StatusCode
-			}()
+			answered := sendAway(url, header)
 			gw.waitStep(s.step)
 			gw.kill()
 			if status := <-answered; status != 0 {

@@ -1,54 +1,21 @@
 package app
 
 import (
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"math/big"
 	"net/http"
-	"net/url"
-	"os"
 	"sync"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/payper/payper/config"
+	"github.com/payper/payper/internal/pgtest"
 	"github.com/payper/payper/x402"
 )
 
 // postgresDSN creates a fresh database on the throwaway cluster `make test` starts and returns
 // its DSN.
-func postgresDSN(t *testing.T) string {
-	admin := os.Getenv("PAYPER_TEST_POSTGRES_DSN")
-	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PAYPER_TEST_POSTGRES_DSN is unset: the PostgreSQL suites must run in CI")
-		}
-		t.Skip("no PostgreSQL: run scripts/pgtest.sh go test ./internal/app/")
-	}
-	db, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	suffix := make([]byte, 6)
-	rand.Read(suffix)
-	name := "payper_e2e_" + hex.EncodeToString(suffix)
-	if _, err := db.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db, err := sql.Open("pgx", admin)
-		if err == nil {
-			db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-			db.Close()
-		}
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String()
-}
+func postgresDSN(t *testing.T) string { return pgtest.Database(t, "payper_e2e") }
 
 // TestReplicasOnOnePostgresServeAPaymentOnce races one payment across two gateway replicas that
 // share a PostgreSQL database: the store's unique reservation, not a process-local cache, decides.

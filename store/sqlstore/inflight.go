@@ -72,15 +72,9 @@ func parseInFlight(column string) ([]inFlight, error) {
 type inFlightSum struct{ v **big.Int }
 
 func (d inFlightSum) Scan(src any) error {
-	var text string
-	switch v := src.(type) {
-	case string:
-		text = v
-	case []byte:
-		text = string(v)
-	case nil:
-	default:
-		return fmt.Errorf("inflight: unexpected %T", src)
+	text, err := columnText("inflight", src, true)
+	if err != nil {
+		return err
 	}
 	entries, err := parseInFlight(text)
 	if err != nil {

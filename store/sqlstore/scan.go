@@ -28,17 +28,13 @@ func scanPayment(row rowScanner) (store.Payment, error) {
 type amountDest struct{ v **big.Int }
 
 func (d amountDest) Scan(src any) error {
-	var text string
-	switch v := src.(type) {
-	case string:
-		text = v
-	case []byte:
-		text = string(v)
-	case int64:
+	if v, ok := src.(int64); ok {
 		*d.v = big.NewInt(v)
 		return nil
-	default:
-		return fmt.Errorf("amount: unexpected %T", src)
+	}
+	text, err := columnText("amount", src, false)
+	if err != nil {
+		return err
 	}
 	n, ok := new(big.Int).SetString(text, 10)
 	if !ok {
@@ -62,4 +58,20 @@ func (d timeDest) Scan(src any) error {
 		return fmt.Errorf("timestamp: unexpected %T", src)
 	}
 	return nil
+}
+
+// columnText reads a text column as the driver hands it over (string or bytes); NULL is "" when
+// nullable.
+func columnText(what string, src any, nullable bool) (string, error) {
+	switch v := src.(type) {
+	case string:
+		return v, nil
+	case []byte:
+		return string(v), nil
+	case nil:
+		if nullable {
+			return "", nil
+		}
+	}
+	return "", fmt.Errorf("%s: unexpected %T", what, src)
 }
