@@ -183,6 +183,10 @@ func (p *Proxy) stopLocked() error {
 	lerr := p.ln.Close()
 	err := p.srv.Close()
 	p.srv, p.ln = nil, nil
+	// Whichever closes the listener second sees it closed already: that is no failure.
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
 	if err == nil && !errors.Is(lerr, net.ErrClosed) {
 		err = lerr
 	}
