@@ -130,8 +130,9 @@ func signatureCheck() (func() error, error) {
 	}, nil
 }
 
-// newServer configures a server as the gateway configures its own, so both proxies parse
-// requests under the same limits.
+// newServer configures a server with the header limits the gateway's server has, so both proxies
+// parse requests alike. The gateway's connection cap and progress-based deadlines
+// (internal/httpguard) are left out on purpose: they are part of what the gateway costs.
 func newServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
 }
