@@ -169,7 +169,12 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 	if err != nil {
 		charge.Cancel(detached, "handler_panic")
 		if p, ok := err.(*handlerPanic); ok && p.value == http.ErrAbortHandler {
-			panic(http.ErrAbortHandler)
+			// The handler gave up mid-response (the upstream's body broke off or stalled past
+			// its bound). Nothing of it reached the client, which can still be told so.
+			pw.log.Warn("the upstream's response broke off; payment released", "payer", charge.Payer())
+			writeJSONError(w, http.StatusBadGateway, "upstream_unavailable",
+				"the upstream's response broke off before it ended; nothing was charged")
+			return
 		}
 		pw.log.Error("protected handler panicked; payment released", "err", err, "payer", charge.Payer())
 		writeJSONError(w, http.StatusBadGateway, "upstream_error", "the upstream failed while serving a paid request; nothing was charged")

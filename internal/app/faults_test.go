@@ -38,7 +38,7 @@ func TestUpstreamFaultsThroughTheGateway(t *testing.T) {
 	cases := []struct {
 		name    string
 		path    string
-		status  int // 0: the connection is dropped mid-response
+		status  int
 		charged bool
 	}{
 		{"answers", "/f/ok", 200, true},
@@ -48,7 +48,7 @@ func TestUpstreamFaultsThroughTheGateway(t *testing.T) {
 		{"503 after a delay", "/f/status?code=503&after=" + every.String(), 503, false},
 		{"500", "/f/status?code=500", 500, false},
 		{"streams slowly within the idle bound", "/f/slow?chunks=5&every=" + every.String(), 200, true},
-		{"stalls mid-body", "/f/stall?chunks=2", 0, false},
+		{"stalls mid-body", "/f/stall?chunks=2", 502, false},
 	}
 
 	exactPayer := account(7)
