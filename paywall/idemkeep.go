@@ -110,6 +110,10 @@ func (k *idemKey) finish(ctx context.Context) {
 	c := k.w
 	var err error
 	switch {
+	// A gateway-given identifier whose answer was delivered has done its work: a replay of the
+	// payment is answered by the payment's own rules.
+	case k.implicit && c.status > 0 && c.status < 400 && c.header.Get(x402.HeaderPaymentResponse) != "":
+		err = k.idem.Store.ReleasePaymentID(ctx, k.id, k.owner)
 	// Below 400 a PAYMENT-RESPONSE is the paywall's own, set only once the charge succeeded.
 	case c.status > 0 && c.status < 400 && c.header.Get(x402.HeaderPaymentResponse) != "":
 		body := c.body.Bytes()

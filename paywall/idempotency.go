@@ -76,9 +76,12 @@ type idemKey struct {
 	idem  *idempotency
 	id    string
 	owner string
-	state KeptState  // what the store holds: in_flight, then kept once keepForRetry stored the response
-	kept  KeptUpdate // what keepForRetry stored
-	w     *captureWriter
+	state KeptState // what the store holds: in_flight, then kept once keepForRetry stored the response
+	// implicit marks an identifier the gateway gave a payment that carried none: it serves a
+	// retry only while the first answer was never delivered, and is dropped once it was.
+	implicit bool
+	kept     KeptUpdate // what keepForRetry stored
+	w        *captureWriter
 }
 
 // beginIdempotent handles the payment identifier of a decoded payment before anything is
@@ -99,18 +102,29 @@ func (pw *Paywall) beginIdempotent(w http.ResponseWriter, r *http.Request, heade
 		writeJSONError(w, http.StatusBadRequest, "invalid_payment_identifier", err.Error())
 		return w, nil, true
 	}
+	implicit := false
 	if id == "" {
 		if idem.Required {
 			writeJSONError(w, http.StatusBadRequest, "payment_identifier_required",
 				"this server requires the payment-identifier extension with an info.id in the payment")
 			return w, nil, true
 		}
-		return w, nil, false
+		// A payment whose charge can end pending or die with the process after it was sent
+		// (exact) gets an identifier of its own, so that a stock client retrying the same
+		// payment is served once its settlement lands, identifier or not.
+		if pw.resumerFor(p, offers) == nil {
+			return w, nil, false
+		}
+		implicit = true
 	}
 	fingerprint, err := requestFingerprint(header, pw.opts.MaxHeaderBytes, r)
 	if err != nil {
 		pw.writeBadRequest(w, err)
 		return w, nil, true
+	}
+	if implicit {
+		// ':' never appears in a client's identifier, so the two kinds cannot collide.
+		id = "implicit:" + fingerprint[:48]
 	}
 	claim := PaymentIDClaim{ID: id, Fingerprint: fingerprint, Owner: randomToken(), Lease: idem.Lease, TTL: idem.TTL, Relaxed: true}
 	deadline := time.Now().Add(idem.Wait)
@@ -122,9 +136,17 @@ func (pw *Paywall) beginIdempotent(w http.ResponseWriter, r *http.Request, heade
 			writeUnavailable(w, "the payment could not be checked right now; nothing was charged, retry with the same payment")
 			return w, nil, true
 		case claimed:
-			k := &idemKey{idem: idem, id: id, owner: claim.Owner, state: KeptInFlight}
+			k := &idemKey{idem: idem, id: id, owner: claim.Owner, state: KeptInFlight, implicit: implicit}
 			k.w = newCaptureWriter(w, k, idem.MaxResponseBytes)
 			return k.w, k, false
+		case implicit:
+			// Without an identifier the payment itself is the key, and its own rules answer a
+			// replay (nonce already used) unless its first request died or ended pending with its
+			// response kept: then the response is served, once.
+			if held.State == KeptCharging && !held.Leased && pw.resumeOnce(w, r, held, p, offers) {
+				return w, nil, true
+			}
+			return w, nil, false
 		case held.Fingerprint != fingerprint:
 			writeJSONError(w, http.StatusConflict, "payment_identifier_conflict",
 				"this payment identifier was used with another payment or request; use a new identifier for a new payment")
@@ -147,6 +169,59 @@ func (pw *Paywall) beginIdempotent(w http.ResponseWriter, r *http.Request, heade
 			return w, nil, true
 		}
 	}
+}
+
+// resumerFor is the method that would take payment p when its charges can be resumed, or nil.
+func (pw *Paywall) resumerFor(p *x402.PaymentPayload, offers []x402.PaymentRequirements) Resumer {
+	for i, o := range offers {
+		if o.Scheme == p.Accepted.Scheme {
+			r, _ := pw.opts.Methods[i].(Resumer)
+			return r
+		}
+	}
+	return nil
+}
+
+// resumeOnce answers a retry of a payment without an identifier whose first request kept its
+// response before its charge was sent and never delivered it: when the charge settled, the kept
+// response is served, and only by the retry that records it complete. It reports false, having
+// answered nothing, when the payment's own rules must answer instead.
+func (pw *Paywall) resumeOnce(w http.ResponseWriter, r *http.Request, held KeptResponse, p *x402.PaymentPayload, offers []x402.PaymentRequirements) bool {
+	idem := pw.idem
+	resumer := pw.resumerFor(p, offers)
+	if resumer == nil {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), idempotencyStoreCallTimeout)
+	defer cancel()
+	settlement, err := resumer.Resume(ctx, held.ChargeRef)
+	if err != nil {
+		if reason, _ := x402.ReasonOf(err); reason == x402.ReasonSettlementPending {
+			pw.writeSettlementFailure(w, settlementFailure(settlement, err, p.Accepted.Network))
+			return true
+		}
+		if errors.Is(err, ErrChargeReleased) || !errors.Is(err, ErrUnavailable) {
+			// Given back, or failed: nothing was taken, and nothing is left to serve.
+			_ = idem.Store.ReleasePaymentID(ctx, held.ID, held.Owner)
+		}
+		return false
+	}
+	header := decodeKeptHeader(held.Header)
+	if enc, err := x402.EncodeHeader(settlement); err == nil {
+		header.Set(x402.HeaderPaymentResponse, enc)
+	}
+	held.Header = encodeKeptHeader(header)
+	err = idem.Store.UpdateKeptResponse(ctx, KeptUpdate{
+		ID: held.ID, Owner: held.Owner, From: KeptCharging, To: KeptComplete, ChargeRef: held.ChargeRef,
+		Status: held.Status, Header: held.Header, Body: held.Body, BodyOmitted: held.BodyOmitted,
+	})
+	if err != nil {
+		return false // another retry served it, or the store failed: the payment's own rules answer
+	}
+	replay(w, held)
+	// Served once: the record has done its work.
+	_ = idem.Store.ReleasePaymentID(ctx, held.ID, held.Owner)
+	return true
 }
 
 // requestFingerprint binds a payment identifier to the exact payment (the canonical digest of
@@ -172,13 +247,7 @@ func requestFingerprint(header string, maxBytes int, r *http.Request) (string, e
 // (the first request died before): the identifier is freed and the payment may run again.
 func (pw *Paywall) resume(w http.ResponseWriter, r *http.Request, held KeptResponse, p *x402.PaymentPayload, offers []x402.PaymentRequirements) bool {
 	idem := pw.idem
-	var resumer Resumer
-	for i, o := range offers {
-		if o.Scheme == p.Accepted.Scheme {
-			resumer, _ = pw.opts.Methods[i].(Resumer)
-			break
-		}
-	}
+	resumer := pw.resumerFor(p, offers)
 	if resumer == nil {
 		idem.log.Error("a kept charge cannot be looked up: its payment method is no longer offered", "scheme", p.Accepted.Scheme, "ref", held.ChargeRef)
 		writeUnavailable(w, "the payment's outcome cannot be looked up right now; retry with the same payment")

@@ -286,15 +286,37 @@ func pendingSettlementRetry(t *testing.T, database func(*config.Config)) {
 		t.Fatalf("retry on the other replica: %d %s %+v", r.status, r.body, r.settlement)
 	}
 
-	if up.calls.Load() != 2 {
-		t.Fatalf("upstream called %d times, want 2", up.calls.Load())
+	// A stock client sends no identifier: the gateway keeps its response under one of its own,
+	// and its retry of the same payment is served once the settlement lands, then never again.
+	hider.hide.Store(true)
+	stock := encode(t, signPayment(t, payer.Key, req))
+	if r := send(t, "GET", urlA+"/v1/quote", stock); r.status != http.StatusPaymentRequired || r.settlement == nil ||
+		r.settlement.ErrorReason != string(x402.ReasonSettlementPending) {
+		t.Fatalf("stock client's first answer: %d %s", r.status, r.body)
 	}
-	if spent := new(big.Int).Sub(before, e.balance(payer.Address)); spent.Cmp(big.NewInt(2000)) != 0 {
-		t.Fatalf("payer spent %s, want exactly 2000", spent)
+	hider.hide.Store(false)
+	r = send(t, "GET", urlB+"/v1/quote", stock)
+	if r.status != 200 || !strings.Contains(r.body, payer.Address.Hex()) || r.settlement == nil || !r.settlement.Success {
+		t.Fatalf("stock client's retry once settled: %d %s %+v", r.status, r.body, r.settlement)
+	}
+	if r := send(t, "GET", urlA+"/v1/quote", stock); r.status != http.StatusPaymentRequired {
+		t.Fatalf("stock client's payment replayed after it was served: %d %s", r.status, r.body)
+	}
+
+	if up.calls.Load() != 3 {
+		t.Fatalf("upstream called %d times, want 3", up.calls.Load())
+	}
+	if spent := new(big.Int).Sub(before, e.balance(payer.Address)); spent.Cmp(big.NewInt(3000)) != 0 {
+		t.Fatalf("payer spent %s, want exactly 3000", spent)
 	}
 	payments, err := gwA.Store().ListPayments(context.Background(), store.PaymentFilter{Payer: payer.Address.Hex()})
-	if err != nil || len(payments) != 2 || payments[0].Status != store.StatusSettled || payments[1].Status != store.StatusSettled {
+	if err != nil || len(payments) != 3 {
 		t.Fatalf("payments %+v %v", payments, err)
+	}
+	for _, p := range payments {
+		if p.Status != store.StatusSettled {
+			t.Fatalf("payments %+v", payments)
+		}
 	}
 }
 
