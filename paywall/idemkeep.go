@@ -19,7 +19,7 @@ type captureWriter struct {
 	status   int
 	header   http.Header // as sent
 	body     bytes.Buffer
-	overflow bool
+	overflow bool // the body is not kept: larger than the limit, or cut short
 }
 
 func newCaptureWriter(w http.ResponseWriter, k *idemKey, limit int64) *captureWriter {
@@ -56,16 +56,35 @@ func (c *captureWriter) Flush() {
 	}
 }
 
+// truncated records that the answer broke off: what was captured is not the whole body, and a
+// retry must not be given it as if it were.
+func (c *captureWriter) truncated() {
+	c.overflow = true
+	c.body.Reset()
+}
+
 // Unwrap lets http.ResponseController reach the connection.
 func (c *captureWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// keptAnswer is the response held back when a charge that may end pending is made: its status
+// and headers, and its body when the flow buffered all of it (omitted when it streams, or was
+// not produced yet).
+type keptAnswer struct {
+	status  int
+	header  http.Header
+	body    []byte
+	omitted bool
+}
 
 // keepForRetry stores the protected handler's response, still held back, against the request's
 // payment identifier before a charge that may end pending is completed: if the settlement is
 // still pending when the request gives up (or the process dies), a retry of the same payment
-// gets this response once the settlement lands, never a second charge and never nothing. It
-// reports false when the response could not be kept; the charge is then released and the
-// caller answered 503, since an unrecoverable answer must not be charged for.
-func (pw *Paywall) keepForRetry(ctx context.Context, w http.ResponseWriter, charge Charge, buf *responseBuffer) bool {
+// gets this response once the settlement lands, never a second charge and never nothing. A
+// streamed response keeps only its status and headers (its body does not exist yet), so such a
+// retry learns the settlement and that the body cannot be replayed. It reports false when the
+// response could not be kept; the charge is then released and the caller answered 503, since an
+// unrecoverable answer must not be charged for.
+func (pw *Paywall) keepForRetry(ctx context.Context, w http.ResponseWriter, charge Charge, a keptAnswer) bool {
 	cw, ok := w.(*captureWriter)
 	if !ok {
 		return true
@@ -75,15 +94,19 @@ func (pw *Paywall) keepForRetry(ctx context.Context, w http.ResponseWriter, char
 		return true
 	}
 	k := cw.key
-	body, omitted := buf.body.Bytes(), int64(buf.body.Len()) > k.idem.MaxResponseBytes
+	body, omitted := a.body, a.omitted || int64(len(a.body)) > k.idem.MaxResponseBytes
 	if omitted {
 		body = nil
+	}
+	header := a.header
+	if header == nil {
+		header = http.Header{}
 	}
 	sctx, cancel := context.WithTimeout(ctx, idempotencyStoreCallTimeout)
 	defer cancel()
 	kept := KeptUpdate{
 		ID: k.id, Owner: k.owner, From: KeptInFlight, To: KeptCharging, ChargeRef: rc.Ref(),
-		Status: buf.status, Header: encodeKeptHeader(buf.header), Body: body, BodyOmitted: omitted,
+		Status: a.status, Header: encodeKeptHeader(header), Body: body, BodyOmitted: omitted,
 		Lease: k.idem.chargeTimeout + keptChargeLeaseMargin,
 	}
 	err := k.idem.Store.UpdateKeptResponse(sctx, kept)
@@ -109,13 +132,13 @@ func (k *idemKey) finish(ctx context.Context) {
 	defer cancel()
 	c := k.w
 	var err error
+	paid := paidAnswer(c.status, c.header)
 	switch {
 	// A gateway-given identifier whose answer was delivered has done its work: a replay of the
 	// payment is answered by the payment's own rules.
-	case k.implicit && c.status > 0 && c.status < 400 && c.header.Get(x402.HeaderPaymentResponse) != "":
+	case k.implicit && paid:
 		err = k.idem.Store.ReleasePaymentID(ctx, k.id, k.owner)
-	// Below 400 a PAYMENT-RESPONSE is the paywall's own, set only once the charge succeeded.
-	case c.status > 0 && c.status < 400 && c.header.Get(x402.HeaderPaymentResponse) != "":
+	case paid:
 		body := c.body.Bytes()
 		if c.overflow {
 			body = nil
@@ -132,6 +155,21 @@ func (k *idemKey) finish(ctx context.Context) {
 	if err != nil {
 		k.idem.log.Warn("recording the answer of a payment identifier failed; a retry may wait for the lease", "err", err)
 	}
+}
+
+// paidAnswer reports whether an answer was paid for: below 400 with a PAYMENT-RESPONSE (the
+// paywall replaces any the handler set, and sets its own only once the charge succeeded), or at
+// 400 or more with a successful one (a payment taken before the handler failed, FlowBefore).
+func paidAnswer(status int, h http.Header) bool {
+	enc := h.Get(x402.HeaderPaymentResponse)
+	switch {
+	case status <= 0 || enc == "":
+		return false
+	case status < 400:
+		return true
+	}
+	s, err := x402.DecodeSettlementResponse(enc, 64<<10)
+	return err == nil && s.Success
 }
 
 // endLease keeps the kept response as it is and ends the lease, so the next retry asks the

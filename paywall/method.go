@@ -30,6 +30,9 @@ type RequestInfo struct {
 	Method   string
 	Route    string // the pricing rule's path pattern
 	Resource string // the request URL
+	// Flow is when the charge will be made (see Flow); an OnChain method reserves a FlowAsync
+	// payment against its bounds, and returns a Deferrable charge when they allow it.
+	Flow Flow
 }
 
 // Charge is an authorized, reserved payment.

@@ -31,9 +31,15 @@ type Options struct {
 	Methods []Method // offered in this order
 	// MaxHeaderBytes caps the encoded payment header (default x402.DefaultMaxHeaderBytes).
 	MaxHeaderBytes int
-	// MaxResponseBytes caps the protected handler's response, which is held back until the
-	// payment is charged (default 32 MiB).
+	// MaxResponseBytes caps the part of a response held back until its payment is charged, in
+	// the flows that settle after the body (default 32 MiB). FlowAfterBody refuses a larger
+	// response (502, nothing charged); FlowAuto charges it when the buffer fills and streams it.
 	MaxResponseBytes int64
+	// Flow is when OnChain methods settle on routes RouteFlow leaves to the default (default
+	// FlowAuto).
+	Flow Flow
+	// RouteFlow returns a route's own flow, or "" for Flow.
+	RouteFlow func(rule pricing.Rule) Flow
 	// Idempotency configures the x402 payment-identifier extension (off without a Store).
 	Idempotency Idempotency
 	// ChargeTimeout bounds Complete. Charging runs detached from the request's context so that a
@@ -50,7 +56,7 @@ type Paywall struct {
 	opts   Options
 	log    *slog.Logger
 	idem   *idempotency
-	offers sync.Map // price (decimal string) -> []x402.PaymentRequirements, one per method
+	offers sync.Map // offerKey -> []x402.PaymentRequirements, one per method
 }
 
 // New returns a Paywall.
@@ -104,10 +110,11 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		return
 	}
 	w.Header().Add("Access-Control-Expose-Headers", "PAYMENT-REQUIRED, PAYMENT-RESPONSE")
-	offers := pw.offersFor(rule.Price)
+	flow := pw.flowFor(rule)
+	offers := pw.offersFor(rule.Price, flow == FlowBefore)
 	challenge := x402.PaymentRequired{
 		X402Version: x402.Version,
-		Resource:    x402.ResourceInfo{URL: resourceURL(r), Description: rule.Description},
+		Resource:    x402.ResourceInfo{URL: resourceURL(r), Description: describe(rule, flow)},
 		Accepts:     offers,
 		Extensions:  pw.extensions(),
 	}
@@ -132,8 +139,10 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		pw.writeChallenge(w, challenge)
 		return
 	}
-	info := RequestInfo{Method: r.Method, Route: rule.Path, Resource: challenge.Resource.URL}
-	charge, err := pw.opts.Methods[idx].Authorize(r.Context(), offers[idx], payload, info)
+	method := pw.opts.Methods[idx]
+	flow = methodFlow(method, flow)
+	info := RequestInfo{Method: r.Method, Route: rule.Path, Resource: challenge.Resource.URL, Flow: flow}
+	charge, err := method.Authorize(r.Context(), offers[idx], payload, info)
 	if err != nil {
 		var c Corrector
 		if errors.As(err, &c) {
@@ -142,12 +151,14 @@ func (pw *Paywall) serve(w http.ResponseWriter, r *http.Request, next http.Handl
 		pw.rejectPayment(w, challenge, err)
 		return
 	}
-	pw.serveCharged(w, r, next, charge, offers[idx].Network)
+	pw.serveCharged(w, r, next, charge, flow, offers[idx].Network)
 }
 
-// serveCharged runs the handler into a buffer and releases its response only once the payment is
-// charged. A handler answer of 400 or more is passed through and nothing is charged.
-func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next http.Handler, charge Charge, network string) {
+// serveCharged runs the handler and makes the charge when the flow says: before the handler
+// runs, when its status and headers arrive, or once its whole body is buffered. The response
+// streams from the moment it is charged. A handler answer of 400 or more is passed through and
+// nothing is charged, except in FlowBefore, where the payment was taken first.
+func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next http.Handler, charge Charge, flow Flow, network string) {
 	// Detached: once the handler has run, the charge must be finished or released even when the
 	// client has gone away.
 	detached := context.WithoutCancel(r.Context())
@@ -155,47 +166,17 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 		pw.serveStandalone(detached, w, s, network)
 		return
 	}
+	if _, ok := charge.(Deferrable); !ok && flow == FlowAsync {
+		flow = FlowAuto // the method would not defer this one (a payer over its bound)
+	}
+	pwr := newPaidWriter(pw, detached, w, charge, flow, network)
+	if flow == FlowBefore && !pwr.prepay() {
+		return
+	}
 	r.Header.Set(HeaderPayer, charge.Payer())
-	buf := newResponseBuffer(pw.opts.MaxResponseBytes)
-	err := runHandler(next, buf, r)
-	// Checked first: a reverse proxy aborts (panics with http.ErrAbortHandler) when the buffer
-	// refuses a write, and the client must still hear why.
-	if buf.overflow {
-		charge.Cancel(detached, "response_too_large")
-		pw.log.Warn("paid response exceeds the buffer limit; payment released", "limit", pw.opts.MaxResponseBytes, "payer", charge.Payer())
-		writeJSONError(w, http.StatusBadGateway, "response_too_large", "the upstream response is larger than a paid route may buffer; nothing was charged")
-		return
+	if pwr.finish(runHandler(next, pwr, r)) {
+		panic(http.ErrAbortHandler)
 	}
-	if err != nil {
-		charge.Cancel(detached, "handler_panic")
-		if p, ok := err.(*handlerPanic); ok && p.value == http.ErrAbortHandler {
-			// The handler gave up mid-response (the upstream's body broke off or stalled past
-			// its bound). Nothing of it reached the client, which can still be told so.
-			pw.log.Warn("the upstream's response broke off; payment released", "payer", charge.Payer())
-			writeJSONError(w, http.StatusBadGateway, "upstream_unavailable",
-				"the upstream's response broke off before it ended; nothing was charged")
-			return
-		}
-		pw.log.Error("protected handler panicked; payment released", "err", err, "payer", charge.Payer())
-		writeJSONError(w, http.StatusBadGateway, "upstream_error", "the upstream failed while serving a paid request; nothing was charged")
-		return
-	}
-	if buf.status >= 400 {
-		charge.Cancel(detached, "upstream_status")
-		buf.flushTo(w)
-		return
-	}
-	if !pw.keepForRetry(detached, w, charge, buf) {
-		return
-	}
-	settlement, ok := pw.complete(detached, w, charge, network)
-	if !ok {
-		return
-	}
-	if h, err := x402.EncodeHeader(settlement); err == nil {
-		buf.header.Set(x402.HeaderPaymentResponse, h)
-	}
-	buf.flushTo(w)
 }
 
 // serveStandalone completes a charge that is an operation of its own and answers with its body.
@@ -217,9 +198,17 @@ func (pw *Paywall) serveStandalone(ctx context.Context, w http.ResponseWriter, c
 // complete runs Complete within the charge timeout. On failure it has written the settlement
 // failure (a 402) and reports false.
 func (pw *Paywall) complete(ctx context.Context, w http.ResponseWriter, charge Charge, network string) (*x402.SettlementResponse, bool) {
+	return pw.finishCharge(ctx, w, charge, network, charge.Complete)
+}
+
+// finishCharge runs step (the charge's Complete or Defer) within the charge timeout. On failure
+// it has written the settlement failure (a 402, or 503 when nothing was charged and the cause
+// is an outage) and reports false.
+func (pw *Paywall) finishCharge(ctx context.Context, w http.ResponseWriter, charge Charge, network string,
+	step func(context.Context) (*x402.SettlementResponse, error)) (*x402.SettlementResponse, bool) {
 	ctx, cancel := context.WithTimeout(ctx, pw.opts.ChargeTimeout)
 	defer cancel()
-	settlement, err := charge.Complete(ctx)
+	settlement, err := step(ctx)
 	if err == nil {
 		return settlement, true
 	}
@@ -243,17 +232,27 @@ func (pw *Paywall) complete(ctx context.Context, w http.ResponseWriter, charge C
 	return nil, false
 }
 
-// offersFor returns a fresh slice of every method's offer for price. The offers themselves are
-// built once per price: a pricing table has few prices, and building an offer formats
-// checksummed addresses (a keccak each). The slice is a copy because a corrective 402 replaces
-// one of its elements; the offers' Extra maps are shared and never written.
-func (pw *Paywall) offersFor(price *big.Int) []x402.PaymentRequirements {
-	key := price.String()
+// offerKey names the offers of one price, declared upfront or not.
+type offerKey struct {
+	price   string
+	upfront bool
+}
+
+// offersFor returns a fresh slice of every method's offer for price; with upfront, OnChain
+// methods' offers declare the upfront payment flow. The offers themselves are built once per
+// price: a pricing table has few prices, and building an offer formats checksummed addresses (a
+// keccak each). The slice is a copy because a corrective 402 replaces one of its elements; the
+// offers' Extra maps are shared and never written.
+func (pw *Paywall) offersFor(price *big.Int, upfrontFlow bool) []x402.PaymentRequirements {
+	key := offerKey{price.String(), upfrontFlow}
 	cached, ok := pw.offers.Load(key)
 	if !ok {
 		built := make([]x402.PaymentRequirements, len(pw.opts.Methods))
 		for i, m := range pw.opts.Methods {
 			built[i] = m.Requirements(price)
+			if _, onChain := m.(OnChain); onChain && upfrontFlow {
+				built[i] = upfront(built[i])
+			}
 		}
 		cached, _ = pw.offers.LoadOrStore(key, built)
 	}

@@ -31,6 +31,9 @@ type cashMethod struct {
 	events    []string
 }
 
+// SettlesOnChain makes cash follow the routes' settlement flows, as exact does.
+func (m *cashMethod) SettlesOnChain() {}
+
 type cashCharge struct {
 	m     *cashMethod
 	token string
@@ -352,8 +355,9 @@ func TestCorrectiveChallenge(t *testing.T) {
 	}
 }
 
-// TestPaidResponseTooLargeBehindAReverseProxy: a reverse proxy aborts its handler when the
-// buffer refuses a write; the client still gets the 502 that says why, and nothing is charged.
+// TestPaidResponseTooLargeBehindAReverseProxy: in FlowAfterBody a reverse proxy aborts its
+// handler when the buffer refuses a write; the client still gets the 502 that says why, and
+// nothing is charged.
 func TestPaidResponseTooLargeBehindAReverseProxy(t *testing.T) {
 	large := strings.Repeat("x", 4096)
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, large) }))
@@ -364,7 +368,7 @@ func TestPaidResponseTooLargeBehindAReverseProxy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pw, err := New(Options{Pricer: table, Methods: []Method{method}, MaxResponseBytes: 1024})
+	pw, err := New(Options{Pricer: table, Methods: []Method{method}, MaxResponseBytes: 1024, Flow: FlowAfterBody})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,10 @@ func (e *Exact) Requirements(price *big.Int) x402.PaymentRequirements {
 	return e.Offer.Requirements(price)
 }
 
+// SettlesOnChain implements paywall.OnChain: when an exact payment settles follows the route's
+// flow.
+func (e *Exact) SettlesOnChain() {}
+
 // fundsReporter is a Chain that knows when its settler cannot pay for gas.
 type fundsReporter interface{ SettlerFundsError() error }
 
@@ -243,4 +247,4 @@ func (c *exactCharge) fail(ctx context.Context, reason x402.Reason) {
 	}
 }
 
-var _ paywall.Method = (*Exact)(nil)
+var _ paywall.OnChain = (*Exact)(nil)
