@@ -166,6 +166,9 @@ type Route struct {
 	Description string `yaml:"description"`
 	// Timeouts override upstreamTimeouts for this route, field by field.
 	Timeouts UpstreamTimeouts `yaml:"timeouts,omitempty"`
+	// Settle is when this route's exact payments settle (a flow, flows.go); empty means
+	// settlement.flow.
+	Settle string `yaml:"settle,omitempty"`
 }
 
 // Default returns a Config holding every default value; the required fields
@@ -186,7 +189,7 @@ func Default() *Config {
 		UpstreamTimeouts:      defaultUpstreamTimeouts(),
 		UpstreamBreaker:       defaultUpstreamBreaker(),
 		Settlement: Settlement{InclusionMargin: DefaultInclusionMargin, ReplaceAfter: DefaultReplaceAfter,
-			MaxFeePerGas: DefaultMaxFeePerGas},
+			MaxFeePerGas: DefaultMaxFeePerGas, Flow: DefaultFlow, Async: defaultAsyncSettlement()},
 		Routing: Routing{Unlisted: DefaultUnlisted},
 	}
 }

@@ -31,6 +31,10 @@ type Settlement struct {
 	// MinGasBalance is the settler's ETH balance below which a warning is logged, in the same
 	// units. Empty: enough for about 100 settlements at the fees of the moment.
 	MinGasBalance string `yaml:"minGasBalance"`
+	// Flow is when exact payments settle on routes that do not say (flows.go; default auto).
+	Flow string `yaml:"flow"`
+	// Async bounds the async flow (flows.go).
+	Async AsyncSettlement `yaml:"async"`
 }
 
 // RPCEndpoints is every RPC URL of the chain: rpcURL first (when set), then rpcURLs, without

@@ -119,6 +119,7 @@ func (c *Config) Validate() error {
 		v.failf("routing.unlisted", "%q is not %q or %q", c.Routing.Unlisted, UnlistedFree, UnlistedDeny)
 	}
 	c.validateRoutes(&v)
+	c.validateFlows(&v)
 	c.validateResilience(&v)
 	return errors.Join(v.errs...)
 }

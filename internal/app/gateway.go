@@ -165,8 +165,12 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	flow, routeFlow, err := settlementFlows(cfg)
+	if err != nil {
+		return nil, err
+	}
 	pw, err := paywall.New(paywall.Options{
-		Pricer: table, Methods: methods,
+		Pricer: table, Methods: methods, Flow: flow, RouteFlow: routeFlow,
 		Idempotency:    g.idempotency(),
 		MaxHeaderBytes: cfg.MaxPaymentHeaderBytes, ChargeTimeout: cfg.SettlementTimeout,
 		Gate: gate, Logger: g.log.With("component", "paywall"),

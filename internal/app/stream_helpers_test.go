@@ -21,6 +21,7 @@ import (
 //
 //	/s/events?n=5&every=200ms   Server-Sent Events: one event at once, then one every interval
 //	/s/large?mib=40             a body of that many MiB, sent in 64 KiB writes, no Content-Length
+//	/s/status?code=500          that status, with a small body
 //	/free/events                /s/events on a path no route prices
 //
 // It records when it flushed each event, so a test can tell how long each took to arrive.
@@ -67,6 +68,10 @@ func (u *streamUpstream) serve(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	case strings.HasSuffix(r.URL.Path, "/status"):
+		code, _ := strconv.Atoi(q.Get("code"))
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "status %d\n", code)
 	default:
 		http.NotFound(w, r)
 	}
