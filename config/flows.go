@@ -23,14 +23,14 @@ var flowNames = []string{FlowAuto, FlowBefore, FlowAfterHeaders, FlowAfterBody, 
 
 // Defaults of the async flow's bounds.
 const (
-	DefaultFlow                  = FlowAuto
-	DefaultAsyncMaxPerPayer      = "$0.10"
-	DefaultAsyncMaxUnsettled     = "$10"
-	DefaultAsyncBlockFor         = 24 * time.Hour
-	MinAsyncBlockFor             = time.Minute
-	MaxAsyncBlockFor             = 8760 * time.Hour
-	DefaultAsyncWorkers          = 16
-	MaxAsyncWorkers              = 1024
+	DefaultFlow              = FlowAuto
+	DefaultAsyncMaxPerPayer  = "$0.10"
+	DefaultAsyncMaxUnsettled = "$10"
+	DefaultAsyncBlockFor     = 24 * time.Hour
+	MinAsyncBlockFor         = time.Minute
+	MaxAsyncBlockFor         = 8760 * time.Hour
+	DefaultAsyncWorkers      = 16
+	MaxAsyncWorkers          = 1024
 )
 
 // AsyncSettlement bounds the value served before it is paid in the async flow. A payment that
