@@ -64,6 +64,12 @@ type Payment struct {
 	ErrorReason string // x402 reason code on failure or release
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	// Async marks a payment of the async settlement flow (see AsyncStore); Queued, that its
+	// request was answered and the worker settles it; Payload is its signed scheme payload (JSON),
+	// kept for async payments only.
+	Async   bool
+	Queued  bool
+	Payload string
 }
 
 // PaymentFilter selects payments for ListPayments. Zero fields do not

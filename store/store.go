@@ -95,4 +95,7 @@ type Store interface {
 
 	// The answers kept for x402 payment identifiers.
 	IdempotencyStore
+
+	// The async settlement flow's payments and bounds.
+	AsyncStore
 }

@@ -108,14 +108,17 @@ func (s *Store) transition(ctx context.Context, id int64, to store.PaymentStatus
 		return nil
 	}
 	var status, hash string
+	var async int64
 	err = s.withRetry(ctx, func() error {
-		return s.write.QueryRowContext(ctx, s.q.stateByID, id).Scan(&status, &hash)
+		return s.write.QueryRowContext(ctx, s.q.stateByID, id).Scan(&status, &hash, &async)
 	})
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("mark payment %d %s: %w", id, to, store.ErrNotFound)
 	case err != nil:
 		return fmt.Errorf("mark payment %d %s: %w", id, to, err)
+	case async == 1 && endsExposure(to):
+		return s.asyncTransition(ctx, id, to, value)
 	case idempotentHash != "" && store.PaymentStatus(status) == to && hash == idempotentHash:
 		return nil
 	}

@@ -3,7 +3,7 @@ package sqlstore
 // paymentColumns is the column list every payment query selects, in the
 // order scanPayment expects.
 const paymentColumns = `id, scheme, network, asset, payer, pay_to, amount, nonce, valid_before,
-	method, route, resource, status, tx_hash, error_reason, created_at, updated_at`
+	method, route, resource, status, tx_hash, error_reason, created_at, updated_at, async, queued, payload`
 
 // queries holds the statements after placeholder rewriting.
 type queries struct {
@@ -31,7 +31,11 @@ ON CONFLICT (network, asset, payer, nonce) WHERE status <> 'released' DO NOTHING
 RETURNING id`
 
 // Each transition is one compare-and-set UPDATE: the WHERE clause lists the
-// states it may start from.
+// states it may start from. The transitions that end an async payment's exposure leave async
+// payments alone (syncOnly): those go through asyncTransition, which adjusts the exposure in
+// the same transaction.
+const syncOnly = ` AND async = 0`
+
 const (
 	markSubmittedSQL = `UPDATE payments SET status = 'submitted', tx_hash = ?, updated_at = ?
 WHERE id = ? AND status = 'reserved'`
@@ -53,14 +57,14 @@ func buildQueries(d *Dialect) queries {
 		getByID: d.bind(`SELECT ` + paymentColumns + ` FROM payments WHERE id = ?`),
 		findLive: d.bind(`SELECT ` + paymentColumns + ` FROM payments
 WHERE network = ? AND asset = ? AND payer = ? AND nonce = ? AND status <> 'released'`),
-		stateByID: d.bind(`SELECT status, tx_hash FROM payments WHERE id = ?`),
+		stateByID: d.bind(`SELECT status, tx_hash, async FROM payments WHERE id = ?`),
 		unfinished: d.bind(`SELECT ` + paymentColumns + ` FROM payments
 WHERE status IN ('reserved', 'submitted') ORDER BY id`),
 		markSubmitted: d.bind(markSubmittedSQL),
 		resubmit:      d.bind(resubmitSQL),
-		markSettled:   d.bind(markSettledSQL),
-		markFailed:    d.bind(markFailedSQL),
-		release:       d.bind(releaseSQL),
+		markSettled:   d.bind(markSettledSQL + syncOnly),
+		markFailed:    d.bind(markFailedSQL + syncOnly),
+		release:       d.bind(releaseSQL + syncOnly),
 		markVanished:  d.bind(markVanishedSQL),
 		recentSettled: d.bind(`SELECT ` + paymentColumns + ` FROM payments
 WHERE status IN ('settled', 'vanished') AND updated_at >= ? AND id < ? ORDER BY id DESC LIMIT ?`),

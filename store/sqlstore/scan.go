@@ -15,11 +15,13 @@ type rowScanner interface {
 func scanPayment(row rowScanner) (store.Payment, error) {
 	var p store.Payment
 	var status string
+	var async, queued int64
 	err := row.Scan(&p.ID, &p.Scheme, &p.Network, &p.Asset, &p.Payer, &p.PayTo,
 		amountDest{&p.Amount}, &p.Nonce, timeDest{&p.ValidBefore},
 		&p.Method, &p.Route, &p.Resource, &status, &p.TxHash, &p.ErrorReason,
-		timeDest{&p.CreatedAt}, timeDest{&p.UpdatedAt})
+		timeDest{&p.CreatedAt}, timeDest{&p.UpdatedAt}, &async, &queued, &p.Payload)
 	p.Status = store.PaymentStatus(status)
+	p.Async, p.Queued = async == 1, queued == 1
 	return p, err
 }
 

@@ -52,6 +52,7 @@ type Store struct {
 	q       queries
 	cq      channelQueries
 	lq      leaseQueries
+	aq      asyncQueries
 	charges *chargeGroup // nil unless the dialect groups charges
 
 	// Payment-identifier records: relaxed writes and their statements.
@@ -94,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	s.q = buildQueries(&s.dialect)
 	s.cq = buildChannelQueries(&s.dialect)
 	s.lq = buildLeaseQueries(&s.dialect)
+	s.aq = buildAsyncQueries(&s.dialect)
 	if err := s.migrate(ctx); err != nil {
 		return nil, err
 	}

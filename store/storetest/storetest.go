@@ -1,8 +1,8 @@
 // Package storetest is the conformance suite every store.Store backend
 // runs from its own tests: replay protection under concurrency and across
 // replicas, the payment state machine, queries, durability across reopen,
-// failing closed once the store is gone, and the responses kept for x402
-// payment identifiers.
+// failing closed once the store is gone, the responses kept for x402
+// payment identifiers, and the async flow's queue and bounds.
 //
 // Import it only from _test.go files.
 package storetest
@@ -71,6 +71,8 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 		{"IdempotencyLeaseAndTTL", testIdempotencyLeaseAndTTL},
 		{"IdempotencyReleaseAndPurge", testIdempotencyReleaseAndPurge},
 		{"IdempotencyRace", testIdempotencyRace},
+		{"AsyncLifecycle", testAsyncLifecycle},
+		{"AsyncBoundsRace", testAsyncBoundsRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
