@@ -22,7 +22,7 @@ const totalPayer = ""
 
 type asyncQueries struct {
 	reserve, queue, queued, ensure, exposure, setExposure, block string
-	settle, fail, release, lockPayment, firstSubmitted         string
+	settle, fail, release, lockPayment, firstSubmitted           string
 }
 
 func buildAsyncQueries(d *Dialect) asyncQueries {
