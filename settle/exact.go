@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -23,6 +24,7 @@ import (
 // Ledger is the part of the store settlement writes to.
 type Ledger interface {
 	ReservePayment(ctx context.Context, p *store.Payment) (int64, error)
+	MarkFirstSubmitted(ctx context.Context, id int64, txHash string) error
 	MarkSubmitted(ctx context.Context, id int64, txHash string) error
 	MarkSettled(ctx context.Context, id int64, txHash string) error
 	MarkFailed(ctx context.Context, id int64, reason string) error
@@ -47,8 +49,11 @@ type Exact struct {
 	// and never sent, since it would revert and burn the settler's gas. Zero sends anything not
 	// yet expired.
 	InclusionMargin time.Duration
-	Now             func() time.Time // default time.Now
-	Logger          *slog.Logger
+	// Async, when set, defers payments on FlowAsync routes (async.go); without it they settle
+	// as in FlowAuto.
+	Async  *Async
+	Now    func() time.Time // default time.Now
+	Logger *slog.Logger
 }
 
 // Requirements implements paywall.Method.
@@ -93,6 +98,11 @@ func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *
 		ValidBefore: time.Unix(a.ValidBefore.Int64(), 0),
 		Method:      info.Method, Route: info.Route, Resource: info.Resource,
 	}
+	if info.Flow == paywall.FlowAsync {
+		if c, deferred, err := e.reserveAsync(ctx, v, rec); deferred || err != nil {
+			return c, err
+		}
+	}
 	id, err := e.Ledger.ReservePayment(ctx, rec)
 	switch {
 	case errors.Is(err, store.ErrDuplicate):
@@ -131,6 +141,7 @@ type exactCharge struct {
 	id      int64
 	v       *exact.Verified
 	network string
+	queued  bool // settled by the queue worker, its request long answered
 }
 
 func (c *exactCharge) Payer() string { return c.v.Payer.Hex() }
@@ -143,6 +154,20 @@ func (c *exactCharge) Cancel(ctx context.Context, reason string) {
 
 // Complete submits the authorization and waits for it to be mined.
 func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
+	s, _, err := c.settle(ctx)
+	return s, err
+}
+
+// errSentElsewhere is a write-ahead record refused because another sender recorded a
+// transaction for the payment first: that sender broadcasts it and records its outcome.
+var errSentElsewhere = errors.New("settle: another sender is settling this payment")
+
+// settle sends the transfer with a write-ahead record of its hash, waits for it to be mined and
+// records the outcome. A transfer that cannot succeed is recorded failed (released when it was
+// never sent); one not mined in time stays submitted for the reconciler. It also returns the
+// hash of the last transaction it recorded before a send that certainly did not go out, zero
+// otherwise, so that a queued payment can be put back in the queue.
+func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, common.Hash, error) {
 	a, sig := c.v.Payload.Authorization, c.v.Payload.Signature
 	// The window was checked at verification, but the protected handler ran since: an
 	// authorization that cannot be mined before it expires is given back, not broadcast.
@@ -150,45 +175,69 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		c.e.log().Warn("authorization too close to expiry to settle; released, nothing sent",
 			"payment", c.id, "payer", c.Payer(), "valid_before", a.ValidBefore, "margin", c.e.InclusionMargin)
 		c.fail(ctx, x402.ReasonExactValidBefore)
-		return nil, err
+		return nil, common.Hash{}, err
 	}
 	data, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
 	if err != nil {
 		c.fail(ctx, x402.ReasonExactFailedToParseSignature)
-		return nil, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
+		return nil, common.Hash{}, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
 	}
+	var recorded atomic.Value // common.Hash of the last write-ahead record
 	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, func(h common.Hash) error {
 		// Also called for a replacement of a slow transaction, which a later wait (the
 		// reconciler's) may send after this request ended: not bound to the request.
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		if err := c.e.Ledger.MarkSubmitted(hctx, c.id, h.Hex()); err != nil {
+		// The first record may only move a reserved payment: of two senders of one payment
+		// (two queue workers), only the first to record its transaction broadcasts it. Later
+		// ones (replacements) replace the hash.
+		record := c.e.Ledger.MarkFirstSubmitted
+		if recorded.Load() != nil {
+			record = c.e.Ledger.MarkSubmitted
+		}
+		if err := record(hctx, c.id, h.Hex()); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				return fmt.Errorf("%w: %w", errSentElsewhere, err)
+			}
 			return err
 		}
+		recorded.Store(h)
 		failpoint.Hit(failpoint.ExactWriteAhead)
 		return nil
 	})
 	failpoint.Hit(failpoint.ExactBroadcast)
-	if errors.Is(err, evm.ErrSettlerUnfunded) {
-		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
-		c.fail(ctx, x402.ReasonUnexpectedSettleError)
-		return nil, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
-			fmt.Errorf("%w: %w", paywall.ErrUnavailable, err))
+	unsent := common.Hash{}
+	if h, ok := recorded.Load().(common.Hash); ok && errors.Is(err, evm.ErrNotSent) {
+		unsent = h
 	}
-	if err != nil && !errors.Is(err, evm.ErrBroadcastUnknown) {
+	switch {
+	case errors.Is(err, errSentElsewhere):
+		return nil, common.Hash{}, err
+	case errors.Is(err, evm.ErrSettlerUnfunded):
+		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
+		if c.requeueable(err) {
+			return nil, unsent, err
+		}
+		c.fail(ctx, x402.ReasonUnexpectedSettleError)
+		return nil, common.Hash{}, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
+			fmt.Errorf("%w: %w", paywall.ErrUnavailable, err))
+	case err != nil && !errors.Is(err, evm.ErrBroadcastUnknown):
+		if c.requeueable(err) {
+			return nil, unsent, err
+		}
 		reason := c.diagnose(ctx, err)
 		c.fail(ctx, reason)
-		return nil, x402.Fail(reason, "the payment could not be settled", err)
+		return nil, common.Hash{}, x402.Fail(reason, "the payment could not be settled", err)
 	}
 	receipt, err := c.e.Chain.WaitMined(ctx, hash)
 	switch {
 	case errors.Is(err, evm.ErrTxFailed):
 		c.fail(ctx, x402.ReasonExactTransactionFailed)
-		return nil, x402.Fail(x402.ReasonExactTransactionFailed, "the settlement transaction reverted", err)
+		return nil, common.Hash{}, x402.Fail(x402.ReasonExactTransactionFailed, "the settlement transaction reverted", err)
 	case err != nil:
 		// Still pending: the record stays submitted and the reconciler settles it later. The
 		// response is withheld because payment is not yet certain.
-		return nil, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+hash.Hex()+" is not mined yet", err)
+		return nil, common.Hash{}, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+hash.Hex()+" is not mined yet", err)
 	}
 	failpoint.Hit(failpoint.ExactMined)
 	if err := c.e.Ledger.MarkSettled(ctx, c.id, receipt.TxHash.Hex()); err != nil {
@@ -197,7 +246,16 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 	}
 	return &x402.SettlementResponse{
 		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network, Amount: a.Value.String(),
-	}, nil
+	}, common.Hash{}, nil
+}
+
+// requeueable reports whether a send failure leaves a queued payment to be sent again later
+// rather than failed: the transfer certainly did not go out, for a reason of the gateway's own
+// (the settler's gas, the nodes), not because it would revert. A request's payment is never
+// requeued: its payer is waiting for the answer.
+func (c *exactCharge) requeueable(err error) bool {
+	var rev *evm.RevertError
+	return c.queued && errors.Is(err, evm.ErrNotSent) && !errors.As(err, &rev) || c.queued && errors.Is(err, evm.ErrSettlerUnfunded)
 }
 
 // checkStillValid refuses an authorization whose validBefore is less than the inclusion margin

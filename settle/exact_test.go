@@ -20,6 +20,9 @@ import (
 type fakeLedger struct{ released, failed, submitted, settled []string }
 
 func (l *fakeLedger) ReservePayment(context.Context, *store.Payment) (int64, error) { return 1, nil }
+func (l *fakeLedger) MarkFirstSubmitted(ctx context.Context, id int64, h string) error {
+	return l.MarkSubmitted(ctx, id, h)
+}
 func (l *fakeLedger) MarkSubmitted(_ context.Context, _ int64, h string) error {
 	l.submitted = append(l.submitted, h)
 	return nil

@@ -28,7 +28,8 @@ type ReconcileLedger interface {
 // notices settlements that left the chain (RecheckOnce).
 //
 // A reserved payment was never broadcast (the hash is recorded before broadcast), and the request
-// it paid for was never answered, so it is released. A submitted payment is looked up by its
+// it paid for was never answered, so it is released; a queued one (async, its request answered)
+// is the Queue's, which sends it. A submitted payment is looked up by its
 // transaction: mined means settled (or failed on status 0); not found after its authorization
 // expired, and with the nonce still unused, means it can never land, so it failed.
 type Reconciler struct {
@@ -95,6 +96,9 @@ func (r *Reconciler) Run(ctx context.Context, interval time.Duration) {
 
 func (r *Reconciler) reconcile(ctx context.Context, p store.Payment, now time.Time) (bool, error) {
 	if p.Status == store.StatusReserved {
+		if p.Queued {
+			return false, nil
+		}
 		return true, r.Ledger.ReleasePayment(ctx, p.ID, "recovered_unsent")
 	}
 	hash := common.HexToHash(p.TxHash)

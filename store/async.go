@@ -56,4 +56,8 @@ type AsyncStore interface {
 	// the payment is no longer reserved, so that of two senders of the same payment only the one
 	// that recorded its transaction first broadcasts it. Repeating it with the same hash succeeds.
 	MarkFirstSubmitted(ctx context.Context, id int64, txHash string) error
+	// RequeuePayment puts a queued payment whose transaction txHash certainly never went out
+	// back in the queue (submitted to reserved, the hash cleared), to be sent again. ErrConflict
+	// when it is not a queued async payment submitted with that hash.
+	RequeuePayment(ctx context.Context, id int64, txHash string) error
 }

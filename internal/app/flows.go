@@ -6,6 +6,8 @@ import (
 	"github.com/payper/payper/config"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/pricing"
+	"github.com/payper/payper/settle"
+	"github.com/payper/payper/store"
 )
 
 // settlementFlows returns the paywall's default flow and each route's own, matched by the rule
@@ -27,4 +29,26 @@ func settlementFlows(cfg *config.Config) (paywall.Flow, func(pricing.Rule) paywa
 		perRoute[routeKey(r.Method, r.Path)] = f
 	}
 	return def, func(rule pricing.Rule) paywall.Flow { return perRoute[routeKey(rule.Method, rule.Path)] }, nil
+}
+
+// asyncSettlement builds the queue that settles async payments and, when a route uses the
+// async flow, lets the exact method defer payments into it.
+func (g *Gateway) asyncSettlement(method *settle.Exact) error {
+	cfg := g.cfg
+	g.queue = &settle.Queue{
+		Ledger: g.store, Settler: method, Leases: g.store, Workers: cfg.Settlement.Async.Workers,
+		SettleTimeout: cfg.SettlementTimeout, Logger: g.log.With("component", "queue"),
+	}
+	if !cfg.UsesAsync() {
+		return nil
+	}
+	perPayer, total, err := cfg.AsyncLimits()
+	if err != nil {
+		return err
+	}
+	method.Async = &settle.Async{
+		Ledger: g.store, Limits: store.AsyncLimits{PerPayer: perPayer, Total: total, BlockFor: cfg.Settlement.Async.BlockFor},
+		Queued: g.queue.Notify,
+	}
+	return nil
 }

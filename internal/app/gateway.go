@@ -42,12 +42,14 @@ type Gateway struct {
 	claimer    *channels.Claimer // nil unless channels are enabled
 	watcher    *channels.Watcher // nil unless channels are enabled
 	channels   *channels.Method  // nil unless channels are enabled
+	queue      *settle.Queue     // settles async payments; always run, so a queue left by an earlier configuration drains
 	// reconcileEvery is how often unfinished payments are reconciled (default 30 s).
 	reconcileEvery time.Duration
 
-	breaker *breaker.Breaker                  // the upstream's; nil when disabled
-	now     func() time.Time                  // nil means time.Now
-	limiter atomic.Pointer[httpguard.Limiter] // set by Serve
+	breaker  *breaker.Breaker                  // the upstream's; nil when disabled
+	now      func() time.Time                  // nil means time.Now
+	queueOff bool                              // see hooks
+	limiter  atomic.Pointer[httpguard.Limiter] // set by Serve
 }
 
 // NewGateway opens the store, dials the chain (checking its id) and builds the handler chain.
@@ -60,6 +62,9 @@ type hooks struct {
 	// now is the clock of the decisions that depend on time passing: the upstream breaker's
 	// cool-down and the last validity check before a settlement is sent.
 	now func() time.Time
+	// queueOff leaves the settlement queue alone: async payments stay queued until the test
+	// works the queue itself.
+	queueOff bool
 }
 
 func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, h hooks) (*Gateway, error) {
@@ -94,7 +99,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, h hoo
 		chain.Close()
 		return nil, err
 	}
-	g := &Gateway{cfg: cfg, log: log, store: st, chain: chain, settlerKey: key, now: h.now}
+	g := &Gateway{cfg: cfg, log: log, store: st, chain: chain, settlerKey: key, now: h.now, queueOff: h.queueOff}
 	if g.handler, err = g.buildHandler(); err != nil {
 		g.Close()
 		return nil, err
@@ -149,6 +154,9 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 		InclusionMargin: margin,
 		Now:             g.now,
 		Logger:          g.log.With("component", "settle"),
+	}
+	if err := g.asyncSettlement(method); err != nil {
+		return nil, err
 	}
 	methods := []paywall.Method{method}
 	if cfg.Channels.Enabled {
@@ -290,6 +298,9 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		reconcileEvery = 30 * time.Second
 	}
 	jobs.Go(func() { g.reconciler.Run(recCtx, reconcileEvery) })
+	if !g.queueOff {
+		jobs.Go(func() { g.queue.Run(recCtx) })
+	}
 	jobs.Go(func() { g.chain.WatchSettlerFunds(recCtx, time.Minute) })
 	if g.claimer != nil {
 		jobs.Go(func() { g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval) })

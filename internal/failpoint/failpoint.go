@@ -24,6 +24,7 @@ const (
 	ExactWriteAhead = "exact-write-ahead" // the signed transaction's hash is recorded; not yet broadcast
 	ExactBroadcast  = "exact-broadcast"   // the transaction was broadcast; no receipt yet
 	ExactMined      = "exact-mined"       // the receipt is in; the payment is not yet recorded settled
+	AsyncQueued     = "async-queued"      // an async payment is queued; its answer not yet released
 	ChannelCharged  = "channel-charged"   // a voucher's charge is recorded in flight; the upstream not yet called
 	ChannelFinished = "channel-finished"  // the charge is final; the response not yet released
 	ClaimSent       = "claim-sent"        // a claim transaction was mined; the claims not yet recorded

@@ -22,7 +22,7 @@ const totalPayer = ""
 
 type asyncQueries struct {
 	reserve, queue, queued, ensure, exposure, setExposure, block string
-	settle, fail, release, lockPayment, firstSubmitted           string
+	settle, fail, release, lockPayment, firstSubmitted, requeue  string
 }
 
 func buildAsyncQueries(d *Dialect) asyncQueries {
@@ -46,6 +46,8 @@ WHERE status = 'reserved' AND queued = 1 ORDER BY id LIMIT ?`),
 		lockPayment: d.bind(`SELECT status, tx_hash, queued, payer, amount FROM payments WHERE id = ?` + d.ForUpdate),
 		firstSubmitted: d.bind(`UPDATE payments SET status = 'submitted', tx_hash = ?, updated_at = ?
 WHERE id = ? AND status = 'reserved'`),
+		requeue: d.bind(`UPDATE payments SET status = 'reserved', tx_hash = '', updated_at = ?
+WHERE id = ? AND status = 'submitted' AND tx_hash = ? AND async = 1 AND queued = 1`),
 	}
 }
 
@@ -185,6 +187,30 @@ func (s *Store) MarkFirstSubmitted(ctx context.Context, id int64, txHash string)
 		return err
 	}
 	return s.transition(ctx, id, store.StatusSubmitted, s.aq.firstSubmitted, h, h)
+}
+
+// RequeuePayment implements store.AsyncStore.
+func (s *Store) RequeuePayment(ctx context.Context, id int64, txHash string) error {
+	h, err := normalizeTxHash(txHash)
+	if err != nil {
+		return err
+	}
+	var affected int64
+	err = s.withRetry(ctx, func() error {
+		res, err := s.write.ExecContext(ctx, s.aq.requeue, s.dialect.TimeValue(s.timestamp()), id, h)
+		if err != nil {
+			return err
+		}
+		affected, err = res.RowsAffected()
+		return err
+	})
+	switch {
+	case err != nil:
+		return fmt.Errorf("requeue payment %d: %w", id, err)
+	case affected == 0:
+		return fmt.Errorf("requeue payment %d: not a queued payment submitted with %s: %w", id, h, store.ErrConflict)
+	}
+	return nil
 }
 
 // endsExposure reports whether moving to status ends an async payment's exposure.

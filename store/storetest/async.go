@@ -87,6 +87,13 @@ func testAsyncLifecycle(t *testing.T, h *harness) {
 	if len(queued) != 1 || queued[0].ID != id || !queued[0].Queued || queued[0].Payload != a.Payload {
 		t.Fatalf("queue: %+v", queued)
 	}
+	must(t, "first submission of a transaction that never went out", s.MarkFirstSubmitted(ctx, id, txHash(7)))
+	wantErr(t, "requeue under another hash", s.RequeuePayment(ctx, id, txHash(8)), store.ErrConflict)
+	must(t, "requeue", s.RequeuePayment(ctx, id, txHash(7)))
+	if p := mustGet(t, s, id); p.Status != store.StatusReserved || p.TxHash != "" || !p.Queued {
+		t.Fatalf("requeued payment %+v", p)
+	}
+	wantExposure(t, s, "", 3000)
 	must(t, "first submission", s.MarkFirstSubmitted(ctx, id, txHash(1)))
 	must(t, "first submission repeated", s.MarkFirstSubmitted(ctx, id, txHash(1)))
 	wantErr(t, "a second sender's submission", s.MarkFirstSubmitted(ctx, id, txHash(2)), store.ErrConflict)

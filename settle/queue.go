@@ -1,0 +1,305 @@
+package settle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/backoff"
+	"github.com/payper/payper/scheme/exact"
+	"github.com/payper/payper/store"
+	"github.com/payper/payper/x402"
+)
+
+// QueueSettler settles a batch of queued payments: it sends their transfers and records each
+// outcome in the ledger (settled, failed, submitted and left to the reconciler when no receipt
+// came in time, or back in the queue when its transfer certainly did not go out). It returns an
+// error when the batch could not be settled for a reason the next batches would meet too (the
+// settler cannot pay for gas, no node takes transactions), so that the queue waits before it
+// tries again. *Exact settles each payment with a transaction of its own; a batching settler
+// may send one for several.
+type QueueSettler interface {
+	SettleQueued(ctx context.Context, batch []store.Payment) error
+}
+
+// QueueLedger is the part of the store the queue reads.
+type QueueLedger interface {
+	QueuedPayments(ctx context.Context, limit int) ([]store.Payment, error)
+}
+
+// Leases lets one replica at a time work the queue; store.LeaseStore is one.
+type Leases interface {
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// Queue settles async payments in the background, oldest first, a batch at a time, several
+// batches at once. The queue is the store's: it survives restarts, and after a crash every
+// queued payment is settled once (a payment a crash left mid-send is the reconciler's). With
+// Leases, one replica at a time works it; should two ever send the same payment, the first
+// write-ahead record lets only one of them broadcast.
+type Queue struct {
+	Ledger  QueueLedger
+	Settler QueueSettler
+	Leases  Leases // nil: this process always works the queue
+	// BatchSize is how many payments one SettleQueued call gets (default 1); Workers how many
+	// batches are settled at once (default 16).
+	BatchSize, Workers int
+	// Poll is how often the queue is read when nothing wakes it (default 1 s); SettleTimeout
+	// bounds one batch (default 1 min: a transfer not mined by then is the reconciler's).
+	Poll, SettleTimeout time.Duration
+	Logger              *slog.Logger
+
+	once     sync.Once
+	wake     chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	inFlight map[int64]bool // guarded by mu
+	pauseTil time.Time      // guarded by mu: no new batch before
+	failures int            // guarded by mu: consecutive failed batches
+}
+
+// queueLease names the lease of the replica working the queue.
+const queueLease = "async-settlement-queue"
+
+// queueLeaseTTL is how long the lease holds without renewal; it is renewed every poll.
+const queueLeaseTTL = 15 * time.Second
+
+func (q *Queue) init() {
+	q.once.Do(func() {
+		q.wake = make(chan struct{}, 1)
+		q.done = make(chan struct{}, 1)
+		q.inFlight = map[int64]bool{}
+		if q.BatchSize <= 0 {
+			q.BatchSize = 1
+		}
+		if q.Workers <= 0 {
+			q.Workers = 16
+		}
+		if q.Poll <= 0 {
+			q.Poll = time.Second
+		}
+		if q.SettleTimeout <= 0 {
+			q.SettleTimeout = time.Minute
+		}
+		if q.Logger == nil {
+			q.Logger = slog.New(slog.DiscardHandler)
+		}
+	})
+}
+
+// Notify tells the queue that a payment was queued, so that it is sent without waiting for the
+// next poll.
+func (q *Queue) Notify() {
+	q.init()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run works the queue until ctx ends, starting at once, and returns once every batch it
+// started is over.
+func (q *Queue) Run(ctx context.Context) {
+	q.init()
+	holder := randomHolder()
+	var batches sync.WaitGroup
+	defer batches.Wait()
+	for {
+		if q.holdLease(ctx, holder) {
+			q.dispatch(ctx, &batches)
+		}
+		select {
+		case <-ctx.Done():
+			if q.Leases != nil {
+				// Detached: the lease is given up even though the context ended.
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				_ = q.Leases.ReleaseLease(rctx, queueLease, holder)
+				cancel()
+			}
+			return
+		case <-q.wake:
+		case <-q.done:
+		case <-time.After(q.Poll):
+		}
+	}
+}
+
+// holdLease takes or renews the queue's lease; without Leases it always holds.
+func (q *Queue) holdLease(ctx context.Context, holder string) bool {
+	if q.Leases == nil {
+		return true
+	}
+	ok, err := q.Leases.AcquireLease(ctx, queueLease, holder, queueLeaseTTL)
+	if err != nil {
+		q.Logger.Warn("taking the settlement queue's lease failed", "err", err)
+	}
+	return ok && err == nil
+}
+
+// dispatch starts batches of queued payments not yet in flight, up to Workers at once.
+func (q *Queue) dispatch(ctx context.Context, batches *sync.WaitGroup) {
+	q.mu.Lock()
+	free := q.Workers - (len(q.inFlight)+q.BatchSize-1)/q.BatchSize
+	paused := time.Now().Before(q.pauseTil)
+	busy := len(q.inFlight)
+	q.mu.Unlock()
+	if free <= 0 || paused || ctx.Err() != nil {
+		return
+	}
+	ps, err := q.Ledger.QueuedPayments(ctx, busy+free*q.BatchSize)
+	if err != nil {
+		q.Logger.Warn("reading the settlement queue failed", "err", err)
+		return
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var batch []store.Payment
+	for _, p := range ps {
+		if q.inFlight[p.ID] {
+			continue
+		}
+		q.inFlight[p.ID] = true
+		if batch = append(batch, p); len(batch) == q.BatchSize {
+			q.start(ctx, batch, batches)
+			batch = nil
+		}
+	}
+	if len(batch) > 0 {
+		q.start(ctx, batch, batches)
+	}
+}
+
+// start settles batch in the background; mu is held.
+func (q *Queue) start(ctx context.Context, batch []store.Payment, batches *sync.WaitGroup) {
+	batches.Go(func() {
+		sctx, cancel := context.WithTimeout(ctx, q.SettleTimeout)
+		err := q.Settler.SettleQueued(sctx, batch)
+		cancel()
+		q.mu.Lock()
+		for _, p := range batch {
+			delete(q.inFlight, p.ID)
+		}
+		if err != nil {
+			q.failures++
+			wait := queueRetry.Delay(q.failures)
+			q.pauseTil = time.Now().Add(wait)
+			q.Logger.Warn("settling queued payments failed; the queue waits", "count", len(batch), "wait", wait, "err", err)
+		} else {
+			q.failures = 0
+		}
+		q.mu.Unlock()
+		select {
+		case q.done <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// queueRetry spaces the queue's attempts while batches fail for a reason of the gateway's own.
+var queueRetry = backoff.Policy{Initial: time.Second, Max: 30 * time.Second}
+
+// RunOnce settles every payment queued now (and any queued meanwhile), waiting for each batch,
+// and reports how many it handed to the settler. It is for start-up and tests; Run works the
+// queue continuously.
+func (q *Queue) RunOnce(ctx context.Context) (int, error) {
+	q.init()
+	n := 0
+	for {
+		ps, err := q.Ledger.QueuedPayments(ctx, q.Workers*q.BatchSize)
+		if err != nil || len(ps) == 0 {
+			return n, err
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 0, len(ps))
+		var mu sync.Mutex
+		for start := 0; start < len(ps); start += q.BatchSize {
+			batch := ps[start:min(start+q.BatchSize, len(ps))]
+			wg.Go(func() {
+				sctx, cancel := context.WithTimeout(ctx, q.SettleTimeout)
+				defer cancel()
+				if err := q.Settler.SettleQueued(sctx, batch); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		n += len(ps)
+		if err := errors.Join(errs...); err != nil {
+			return n, err
+		}
+	}
+}
+
+func randomHolder() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Requeuer is the part of the store that puts a payment back in the queue.
+type Requeuer interface {
+	RequeuePayment(ctx context.Context, id int64, txHash string) error
+}
+
+// SettleQueued implements QueueSettler: each payment of the batch is settled with a
+// transaction of its own, all at once. A payment whose transfer certainly did not go out for a
+// reason of the gateway's own stays in (or goes back to) the queue, and the batch reports that
+// reason.
+func (e *Exact) SettleQueued(ctx context.Context, batch []store.Payment) error {
+	errs := make([]error, len(batch))
+	var wg sync.WaitGroup
+	for i, p := range batch {
+		wg.Go(func() { errs[i] = e.settleQueued(ctx, p) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// settleQueued settles one queued payment and reports only a failure the queue should wait on.
+func (e *Exact) settleQueued(ctx context.Context, p store.Payment) error {
+	pl, err := exact.ParsePayload(json.RawMessage(p.Payload))
+	if err != nil {
+		e.log().Error("a queued payment's payload cannot be read; failed", "payment", p.ID, "err", err)
+		if err := e.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactFailedToParseSignature)); err != nil {
+			e.log().Error("recording a failed queued payment failed", "payment", p.ID, "err", err)
+		}
+		return nil
+	}
+	c := &exactCharge{e: e, id: p.ID, network: p.Network, queued: true,
+		v: &exact.Verified{Payer: pl.Authorization.From, Token: common.HexToAddress(p.Asset), Payload: *pl}}
+	s, unsent, err := c.settle(ctx)
+	switch {
+	case err == nil:
+		e.log().Debug("queued payment settled", "payment", p.ID, "tx", s.Transaction)
+		return nil
+	case errors.Is(err, errSentElsewhere):
+		return nil
+	case !c.requeueable(err):
+		// Failed (recorded, the payer blocked) or pending (submitted, the reconciler's).
+		e.log().Warn("queued payment not settled", "payment", p.ID, "payer", p.Payer, "err", err)
+		return nil
+	}
+	if unsent != (common.Hash{}) {
+		r, ok := e.Ledger.(Requeuer)
+		if !ok {
+			return err
+		}
+		if rerr := r.RequeuePayment(context.WithoutCancel(ctx), p.ID, unsent.Hex()); rerr != nil {
+			e.log().Error("putting an unsent payment back in the queue failed; the reconciler fails it once it expires",
+				"payment", p.ID, "err", rerr)
+		}
+	}
+	return err
+}
+
+var _ QueueSettler = (*Exact)(nil)
