@@ -141,7 +141,8 @@ type exactCharge struct {
 	id      int64
 	v       *exact.Verified
 	network string
-	queued  bool // settled by the queue worker, its request long answered
+	queued  bool        // settled by the queue worker, its request long answered
+	prior   common.Hash // a requeued payment's last transaction, which may still have gone out
 }
 
 func (c *exactCharge) Payer() string { return c.v.Payer.Hex() }
@@ -169,6 +170,9 @@ var errSentElsewhere = errors.New("settle: another sender is settling this payme
 // otherwise, so that a queued payment can be put back in the queue.
 func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, common.Hash, error) {
 	a, sig := c.v.Payload.Authorization, c.v.Payload.Signature
+	if s, ok := c.settledBefore(ctx); ok {
+		return s, common.Hash{}, nil
+	}
 	// The window was checked at verification, but the protected handler ran since: an
 	// authorization that cannot be mined before it expires is given back, not broadcast.
 	if err := c.checkStillValid(); err != nil {
@@ -226,6 +230,12 @@ func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, com
 			return nil, unsent, err
 		}
 		reason := c.diagnose(ctx, err)
+		if reason == x402.ReasonExactNonceAlreadyUsed {
+			// The earlier transaction of a requeued payment may be what used it.
+			if s, ok := c.settledBefore(ctx); ok {
+				return s, common.Hash{}, nil
+			}
+		}
 		c.fail(ctx, reason)
 		return nil, common.Hash{}, x402.Fail(reason, "the payment could not be settled", err)
 	}
@@ -247,6 +257,32 @@ func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, com
 	return &x402.SettlementResponse{
 		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network, Amount: a.Value.String(),
 	}, common.Hash{}, nil
+}
+
+// txLookup is a Chain that can tell, without waiting, whether a transaction is mined.
+type txLookup interface {
+	LookupTx(ctx context.Context, hash common.Hash) (evm.TxStatus, error)
+}
+
+// settledBefore reports, for a requeued payment, whether the transaction it was last submitted
+// with is mined with success after all, and then records it settled.
+func (c *exactCharge) settledBefore(ctx context.Context) (*x402.SettlementResponse, bool) {
+	if c.prior == (common.Hash{}) {
+		return nil, false
+	}
+	l, ok := c.e.Chain.(txLookup)
+	if !ok {
+		return nil, false
+	}
+	st, err := l.LookupTx(ctx, c.prior)
+	if err != nil || st.Receipt == nil || st.Receipt.Status != types.ReceiptStatusSuccessful {
+		return nil, false
+	}
+	if err := c.e.Ledger.MarkSettled(ctx, c.id, c.prior.Hex()); err != nil {
+		c.e.log().Error("recording a settlement found for a requeued payment failed", "payment", c.id, "tx", c.prior, "err", err)
+	}
+	a := c.v.Payload.Authorization
+	return &x402.SettlementResponse{Success: true, Payer: c.Payer(), Transaction: c.prior.Hex(), Network: c.network, Amount: a.Value.String()}, true
 }
 
 // requeueable reports whether a send failure leaves a queued payment to be sent again later

@@ -277,6 +277,9 @@ func (e *Exact) settleQueued(ctx context.Context, p store.Payment) error {
 	}
 	c := &exactCharge{e: e, id: p.ID, network: p.Network, queued: true,
 		v: &exact.Verified{Payer: pl.Authorization.From, Token: common.HexToAddress(p.Asset), Payload: *pl}}
+	if p.TxHash != "" {
+		c.prior = common.HexToHash(p.TxHash)
+	}
 	s, unsent, err := c.settle(ctx)
 	switch {
 	case err == nil:

@@ -56,8 +56,10 @@ type AsyncStore interface {
 	// the payment is no longer reserved, so that of two senders of the same payment only the one
 	// that recorded its transaction first broadcasts it. Repeating it with the same hash succeeds.
 	MarkFirstSubmitted(ctx context.Context, id int64, txHash string) error
-	// RequeuePayment puts a queued payment whose transaction txHash certainly never went out
-	// back in the queue (submitted to reserved, the hash cleared), to be sent again. ErrConflict
-	// when it is not a queued async payment submitted with that hash.
+	// RequeuePayment puts a queued payment submitted with txHash back in the queue (submitted
+	// to reserved), to be sent again: that transaction certainly never went out, or is known
+	// nowhere while the authorization is still unused. The hash stays, so that a sender finding
+	// the authorization used can look that transaction up first. ErrConflict when the payment is
+	// not a queued async payment submitted with that hash.
 	RequeuePayment(ctx context.Context, id int64, txHash string) error
 }

@@ -60,7 +60,7 @@ type Payment struct {
 	Route       string    // route pattern that priced it
 	Resource    string    // request URL
 	Status      PaymentStatus
-	TxHash      string // "" until submitted
+	TxHash      string // "" until submitted; a requeued async payment keeps the hash it was last submitted with
 	ErrorReason string // x402 reason code on failure or release
 	CreatedAt   time.Time
 	UpdatedAt   time.Time

@@ -25,6 +25,7 @@ const (
 	envGatewayChild = "PAYPER_APP_GATEWAY_CHILD" // path of the gateway's configuration, as JSON
 	envInFlightFor  = "PAYPER_APP_IN_FLIGHT_FOR" // how long a channel charge may stay in flight
 	envDevChild     = "PAYPER_APP_DEV_CHILD"     // data dir of a whole dev environment to run
+	envQueueOff     = "PAYPER_APP_QUEUE_OFF"     // "1": the child leaves its settlement queue alone
 )
 
 // devChild runs the whole dev environment (chain, demo API, gateway) in dir, as `payper dev`
@@ -90,6 +91,7 @@ func gatewayChild(path string) int {
 	if d, err := time.ParseDuration(os.Getenv(envInFlightFor)); err == nil && gw.channels != nil {
 		gw.channels.InFlightFor = d
 	}
+	gw.queueOff = os.Getenv(envQueueOff) == "1"
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -46,7 +46,7 @@ WHERE status = 'reserved' AND queued = 1 ORDER BY id LIMIT ?`),
 		lockPayment: d.bind(`SELECT status, tx_hash, queued, payer, amount FROM payments WHERE id = ?` + d.ForUpdate),
 		firstSubmitted: d.bind(`UPDATE payments SET status = 'submitted', tx_hash = ?, updated_at = ?
 WHERE id = ? AND status = 'reserved'`),
-		requeue: d.bind(`UPDATE payments SET status = 'reserved', tx_hash = '', updated_at = ?
+		requeue: d.bind(`UPDATE payments SET status = 'reserved', updated_at = ?
 WHERE id = ? AND status = 'submitted' AND tx_hash = ? AND async = 1 AND queued = 1`),
 	}
 }

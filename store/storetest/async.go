@@ -90,7 +90,7 @@ func testAsyncLifecycle(t *testing.T, h *harness) {
 	must(t, "first submission of a transaction that never went out", s.MarkFirstSubmitted(ctx, id, txHash(7)))
 	wantErr(t, "requeue under another hash", s.RequeuePayment(ctx, id, txHash(8)), store.ErrConflict)
 	must(t, "requeue", s.RequeuePayment(ctx, id, txHash(7)))
-	if p := mustGet(t, s, id); p.Status != store.StatusReserved || p.TxHash != "" || !p.Queued {
+	if p := mustGet(t, s, id); p.Status != store.StatusReserved || p.TxHash != txHash(7) || !p.Queued {
 		t.Fatalf("requeued payment %+v", p)
 	}
 	wantExposure(t, s, "", 3000)
