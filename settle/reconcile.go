@@ -112,6 +112,9 @@ func (r *Reconciler) reconcile(ctx context.Context, p store.Payment, now time.Ti
 		return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactTransactionFailed))
 	}
 	if now.Before(p.ValidBefore) {
+		if p.Queued {
+			return r.requeueLost(ctx, p)
+		}
 		return false, nil // may still be mined
 	}
 	used, err := r.Chain.AuthorizationState(ctx, common.HexToAddress(p.Asset), common.HexToAddress(p.Payer), common.HexToHash(p.Nonce))
@@ -146,4 +149,27 @@ func (r *Reconciler) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return r.Logger
+}
+
+// requeueLost puts back in the queue an async payment (served, owed) whose transaction no node
+// knows, neither mined nor pending, while its authorization is unused: a crash between the
+// write-ahead record and the broadcast, or a node that dropped it. Sending the authorization
+// again moves the money at most once (the token refuses a used nonce): should the lost
+// transaction turn up after all, one of the two reverts, and the sender that finds the nonce
+// used looks the earlier transaction up before it records anything.
+func (r *Reconciler) requeueLost(ctx context.Context, p store.Payment) (bool, error) {
+	q, ok := r.Ledger.(Requeuer)
+	if !ok {
+		return false, nil
+	}
+	st, err := r.Chain.LookupTx(ctx, common.HexToHash(p.TxHash))
+	if err != nil || st.Pending || st.Receipt != nil {
+		return false, err
+	}
+	used, err := r.Chain.AuthorizationState(ctx, common.HexToAddress(p.Asset), common.HexToAddress(p.Payer), common.HexToHash(p.Nonce))
+	if err != nil || used {
+		return false, err
+	}
+	r.log().Warn("an async payment's transaction is known nowhere; queued again", "payment", p.ID, "tx", p.TxHash)
+	return true, q.RequeuePayment(ctx, p.ID, p.TxHash)
 }
