@@ -330,10 +330,14 @@ func (c *exactCharge) diagnose(ctx context.Context, err error) x402.Reason {
 }
 
 // fail records a terminal failure. A payment that was never broadcast is released instead, so
-// its record does not block the key; the chain itself refuses a spent nonce.
+// its record does not block the key; the chain itself refuses a spent nonce. A queued payment
+// was served: it is never released, it failed.
 func (c *exactCharge) fail(ctx context.Context, reason x402.Reason) {
-	err := c.e.Ledger.ReleasePayment(ctx, c.id, string(reason))
-	if errors.Is(err, store.ErrConflict) {
+	var err error
+	if !c.queued {
+		err = c.e.Ledger.ReleasePayment(ctx, c.id, string(reason))
+	}
+	if c.queued || errors.Is(err, store.ErrConflict) {
 		err = c.e.Ledger.MarkFailed(ctx, c.id, string(reason))
 	}
 	if err != nil {
