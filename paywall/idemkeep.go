@@ -116,8 +116,20 @@ func (pw *Paywall) keepForRetry(ctx context.Context, w http.ResponseWriter, char
 		writeUnavailable(w, "the response could not be kept for a retry; nothing was charged, retry with the same payment")
 		return false
 	}
-	k.state, k.kept = KeptCharging, kept
+	k.state, k.kept, k.ref = KeptCharging, kept, rc.Ref()
 	return true
+}
+
+// deferred notes the charge of a deferred (async) answer, so that a retry of the payment can
+// learn how its settlement ended.
+func deferred(w http.ResponseWriter, charge Charge) {
+	cw, ok := w.(*captureWriter)
+	if !ok {
+		return
+	}
+	if rc, ok := charge.(Resumable); ok {
+		cw.key.ref = rc.Ref()
+	}
 }
 
 // finish records how the request holding k ended, from the answer the client got: a paid
@@ -144,7 +156,7 @@ func (k *idemKey) finish(ctx context.Context) {
 			body = nil
 		}
 		err = k.idem.Store.UpdateKeptResponse(ctx, KeptUpdate{
-			ID: k.id, Owner: k.owner, From: k.state, To: KeptComplete,
+			ID: k.id, Owner: k.owner, From: k.state, To: KeptComplete, ChargeRef: k.ref,
 			Status: c.status, Header: encodeKeptHeader(c.header), Body: body, BodyOmitted: c.overflow, Relaxed: true,
 		})
 	case k.state == KeptCharging && c.status == http.StatusPaymentRequired && pendingSettlement(c.header):
@@ -190,8 +202,9 @@ func pendingSettlement(h http.Header) bool {
 	return err == nil && !s.Success && s.ErrorReason == string(x402.ReasonSettlementPending)
 }
 
-// replay answers with a kept response. A response whose body was too large to keep is answered
-// 409 response_not_kept, with its PAYMENT-RESPONSE, so the caller still learns it paid.
+// replay answers with a kept response. A response whose body was not kept (larger than the
+// limit, streamed before it was charged, or broken off) is answered 409 response_not_kept, with
+// its PAYMENT-RESPONSE, so the caller still learns what it paid.
 func replay(w http.ResponseWriter, kept KeptResponse) {
 	header := decodeKeptHeader(kept.Header)
 	if kept.BodyOmitted {
@@ -200,7 +213,7 @@ func replay(w http.ResponseWriter, kept KeptResponse) {
 		}
 		w.Header().Set("Access-Control-Expose-Headers", "PAYMENT-REQUIRED, PAYMENT-RESPONSE")
 		writeJSONError(w, http.StatusConflict, "response_not_kept",
-			"this payment was served, but its response was too large to keep for a retry")
+			"this payment's response cannot be sent again: it was larger than the gateway keeps, or streamed; PAYMENT-RESPONSE tells how the payment settled")
 		return
 	}
 	dst := w.Header()

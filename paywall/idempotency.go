@@ -81,6 +81,7 @@ type idemKey struct {
 	// retry only while the first answer was never delivered, and is dropped once it was.
 	implicit bool
 	kept     KeptUpdate // what keepForRetry stored
+	ref      string     // the charge's Resumable.Ref, once it is kept or deferred
 	w        *captureWriter
 }
 
@@ -152,7 +153,7 @@ func (pw *Paywall) beginIdempotent(w http.ResponseWriter, r *http.Request, heade
 				"this payment identifier was used with another payment or request; use a new identifier for a new payment")
 			return w, nil, true
 		case held.State == KeptComplete:
-			replay(w, held)
+			replay(w, pw.refreshDeferred(r.Context(), held, p, offers))
 			return w, nil, true
 		case held.State == KeptCharging && !held.Leased:
 			if pw.resume(w, r, held, p, offers) {
@@ -301,6 +302,42 @@ func (idem *idempotency) completeResumed(ctx context.Context, held KeptResponse,
 		idem.log.Warn("recording a settled kept response failed; the next retry looks it up again", "err", err)
 	}
 	held.State = KeptComplete
+	return held
+}
+
+// refreshDeferred gives a kept answer whose payment was deferred (async, PAYMENT-RESPONSE
+// "queued") the settlement's outcome once there is one: a retry of the same payment is how a
+// caller learns the transaction that paid for a streamed or deferred answer. Anything else is
+// returned as kept.
+func (pw *Paywall) refreshDeferred(ctx context.Context, held KeptResponse, p *x402.PaymentPayload, offers []x402.PaymentRequirements) KeptResponse {
+	if held.ChargeRef == "" {
+		return held
+	}
+	header := decodeKeptHeader(held.Header)
+	s, err := x402.DecodeSettlementResponse(header.Get(x402.HeaderPaymentResponse), 64<<10)
+	if err != nil || s.Extra[ExtraSettlement] != SettlementQueued {
+		return held
+	}
+	resumer := pw.resumerFor(p, offers)
+	if resumer == nil {
+		return held
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), idempotencyStoreCallTimeout)
+	defer cancel()
+	outcome, err := resumer.Resume(ctx, held.ChargeRef)
+	reason, _ := x402.ReasonOf(err)
+	switch {
+	case err == nil:
+	case reason == x402.ReasonSettlementPending, errors.Is(err, ErrUnavailable), errors.Is(err, ErrChargeReleased):
+		return held // still queued, or unknown now: the accepted form stands
+	default:
+		failed := settlementFailure(outcome, err, p.Accepted.Network)
+		outcome = &failed
+	}
+	if enc, err := x402.EncodeHeader(outcome); err == nil {
+		header.Set(x402.HeaderPaymentResponse, enc)
+		held.Header = encodeKeptHeader(header)
+	}
 	return held
 }
 

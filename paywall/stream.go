@@ -123,6 +123,9 @@ func (w *paidWriter) Flush() {
 func (w *paidWriter) commit(kept []byte) bool {
 	if d, ok := w.charge.(Deferrable); ok && w.flow == FlowAsync {
 		s, ok := w.pw.finishCharge(w.ctx, w.out, w.charge, w.network, d.Defer)
+		if ok {
+			deferred(w.out, w.charge)
+		}
 		return w.committed(s, ok)
 	}
 	answer := keptAnswer{status: w.status, header: w.header, body: kept, omitted: kept == nil}
