@@ -28,6 +28,17 @@ func TestRoutes(t *testing.T) {
 		t.Fatalf("quote %v", quote)
 	}
 
+	resp, err = http.Get(srv.URL + "/v1/ticks?n=3&every=1ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticks, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" || strings.Count(string(ticks), "data: ") != 3 ||
+		!strings.Contains(string(ticks), `"seq":2`) {
+		t.Fatalf("ticks %q %v", ticks, resp.Header)
+	}
+
 	resp, err = http.Post(srv.URL+"/v1/echo", "application/json", strings.NewReader(`{"a":1}`))
 	if err != nil {
 		t.Fatal(err)
