@@ -89,7 +89,7 @@ func TestExampleParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rules) != 2 || rules[0].Price.Int64() != 1000 || rules[1].Price.Int64() != 50000 {
+	if len(rules) != 3 || rules[0].Price.Int64() != 1000 || rules[1].Price.Int64() != 50000 || c.RouteFlow(2) != FlowAuto {
 		t.Errorf("rules = %+v", rules)
 	}
 }

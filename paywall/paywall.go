@@ -170,8 +170,16 @@ func (pw *Paywall) serveCharged(w http.ResponseWriter, r *http.Request, next htt
 		flow = FlowAuto // the method would not defer this one (a payer over its bound)
 	}
 	pwr := newPaidWriter(pw, detached, w, charge, flow, network)
-	if flow == FlowBefore && !pwr.prepay() {
-		return
+	if flow == FlowBefore {
+		// Asked again right before the payment is taken: the upstream may have started failing
+		// while the payment was verified, and an upfront payment is not given back.
+		if pw.refusedByGate(w) {
+			charge.Cancel(detached, "upstream_unavailable")
+			return
+		}
+		if !pwr.prepay() {
+			return
+		}
 	}
 	r.Header.Set(HeaderPayer, charge.Payer())
 	if pwr.finish(runHandler(next, pwr, r)) {
