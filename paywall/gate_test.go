@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -114,5 +115,41 @@ func TestRetryAfterFollowsTheOutage(t *testing.T) {
 		if got := retryAfterOf(c.err); got != c.want {
 			t.Errorf("Retry-After for %v: %s, want %s", c.err, got, c.want)
 		}
+	}
+}
+
+// closingGate starts refusing once a payment was authorized: the upstream broke down while the
+// payment was being verified.
+type closingGate struct{ m *cashMethod }
+
+func (g closingGate) Refusing() (time.Duration, bool) {
+	return time.Second, strings.Contains(g.m.eventList(), "authorize")
+}
+
+// TestBeforeFlowAsksTheGateBeforeTakingThePayment: an upfront payment is not taken when the
+// upstream is known to be down by then; the reservation is given back.
+func TestBeforeFlowAsksTheGateBeforeTakingThePayment(t *testing.T) {
+	cash := &cashMethod{valid: map[string]bool{"t1": true}, spent: map[string]bool{}}
+	table, _ := pricing.New([]pricing.Rule{{Method: "GET", Path: "/s", Price: big.NewInt(1000)}})
+	pw, err := New(Options{Pricer: table, Methods: []Method{cash}, Flow: FlowBefore, Gate: closingGate{cash}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(pw.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { cash.note("handler") })))
+	defer srv.Close()
+	req, _ := http.NewRequest("GET", srv.URL+"/s", nil)
+	for k, v := range cashHeader(t, "t1", upfront(cash.Requirements(big.NewInt(1000)))) {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 || resp.Header.Get(x402.HeaderPaymentResponse) != "" {
+		t.Fatalf("%d %v", resp.StatusCode, resp.Header)
+	}
+	if got := cash.eventList(); got != "authorize /s,cancel upstream_unavailable" {
+		t.Fatalf("events %s", got)
 	}
 }
