@@ -49,6 +49,8 @@ type Exact struct {
 	InclusionMargin time.Duration
 	Now             func() time.Time // default time.Now
 	Logger          *slog.Logger
+	// Batcher, when set, settles payments that complete together in one transaction.
+	Batcher *Batcher
 }
 
 // Requirements implements paywall.Method.
@@ -153,17 +155,10 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		c.fail(ctx, x402.ReasonExactFailedToParseSignature)
 		return nil, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
 	}
-	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, func(h common.Hash) error {
-		// Also called for a replacement of a slow transaction, which a later wait (the
-		// reconciler's) may send after this request ended: not bound to the request.
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := c.e.Ledger.MarkSubmitted(hctx, c.id, h.Hex()); err != nil {
-			return err
-		}
-		failpoint.Hit(failpoint.ExactWriteAhead)
-		return nil
-	})
+	if c.e.Batcher != nil {
+		return c.settleBatched(ctx, data)
+	}
+	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, c.recordSigned(ctx))
 	failpoint.Hit(failpoint.ExactBroadcast)
 	if errors.Is(err, evm.ErrSettlerUnfunded) {
 		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
@@ -186,14 +181,36 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		// response is withheld because payment is not yet certain.
 		return nil, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+hash.Hex()+" is not mined yet", err)
 	}
+	return c.settled(ctx, receipt), nil
+}
+
+// recordSigned is the write-ahead hook of a transaction carrying the payment: its hash is
+// recorded before it is broadcast. It is also called for a replacement of a slow transaction,
+// which a later wait (the reconciler's) may send after this request ended: not bound to the
+// request.
+func (c *exactCharge) recordSigned(ctx context.Context) func(common.Hash) error {
+	return func(h common.Hash) error {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := c.e.Ledger.MarkSubmitted(hctx, c.id, h.Hex()); err != nil {
+			return err
+		}
+		failpoint.Hit(failpoint.ExactWriteAhead)
+		return nil
+	}
+}
+
+// settled records the payment settled by receipt's transaction and answers it.
+func (c *exactCharge) settled(ctx context.Context, receipt *types.Receipt) *x402.SettlementResponse {
 	failpoint.Hit(failpoint.ExactMined)
 	if err := c.e.Ledger.MarkSettled(ctx, c.id, receipt.TxHash.Hex()); err != nil {
 		// The money moved; serve the payer. The reconciler records it once the store is back.
 		c.e.log().Error("recording a settled payment failed", "payment", c.id, "tx", receipt.TxHash, "err", err)
 	}
 	return &x402.SettlementResponse{
-		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network, Amount: a.Value.String(),
-	}, nil
+		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network,
+		Amount: c.v.Payload.Authorization.Value.String(),
+	}
 }
 
 // checkStillValid refuses an authorization whose validBefore is less than the inclusion margin
@@ -215,7 +232,13 @@ func (c *exactCharge) checkStillValid() error {
 // balance in the meantime, or something else went wrong.
 func (c *exactCharge) diagnose(ctx context.Context, err error) x402.Reason {
 	var rev *evm.RevertError
-	if !errors.As(err, &rev) {
+	var simulated *SimulatedRevert
+	switch {
+	case errors.As(err, &simulated) && simulated.InsufficientBalance():
+		return x402.ReasonExactInsufficientBalance
+	case errors.As(err, &simulated):
+		rev = &evm.RevertError{Reason: simulated.Reason, Err: err}
+	case !errors.As(err, &rev):
 		return x402.ReasonExactFailedToExecute
 	}
 	a := c.v.Payload.Authorization
