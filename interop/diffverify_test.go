@@ -12,9 +12,11 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/chain/devkeys"
@@ -103,6 +105,12 @@ func TestDifferentialVerify(t *testing.T) {
 func (e *diffEnv) settleAccepted(t *testing.T, cases []diffCase, headers map[string]string, accepted map[string]bool) {
 	t.Helper()
 	ctx := t.Context()
+	token, payTo := common.HexToAddress(e.offer.Asset), common.HexToAddress(e.offer.PayTo)
+	before, err := e.method.Chain.BalanceOf(ctx, token, payTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var settled atomic.Int64
 	var wg sync.WaitGroup
 	for _, c := range cases {
 		if !accepted[c.name] || c.name == "valid/validBefore-at-margin" {
@@ -128,6 +136,7 @@ func (e *diffEnv) settleAccepted(t *testing.T, cases []diffCase, headers map[str
 			case !mustFail && err != nil:
 				t.Errorf("%s: accepted, but the settlement failed: %v", c.name, err)
 			case err == nil:
+				settled.Add(1)
 				t.Logf("%-45s settled in %s", c.name, s.Transaction)
 			default:
 				t.Logf("%-45s not settled, as expected: %v", c.name, err)
@@ -135,6 +144,13 @@ func (e *diffEnv) settleAccepted(t *testing.T, cases []diffCase, headers map[str
 		})
 	}
 	wg.Wait()
+	after, err := e.method.Chain.BalanceOf(ctx, token, payTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := new(big.Int).Sub(after, before), big.NewInt(settled.Load()*diffPrice); got.Cmp(want) != 0 {
+		t.Errorf("payTo received %s for %d settled payments, want %s", got, settled.Load(), want)
+	}
 }
 
 // fixedOffer is the exact method offering one given requirement, which may be one the
