@@ -18,7 +18,9 @@ var erc1271Selector = [4]byte{0x16, 0x26, 0xba, 0x7e}
 
 // IsValidSignatureGas bounds the gas of one isValidSignature call. A wallet checking a passkey
 // (P-256) signature in Solidity needs a few hundred thousand; a contract written to burn the
-// node's time gets no more than this per payment it sends.
+// node's time gets no more than this per payment it sends. The reference facilitator sets no
+// bound of its own (only the node's eth_call cap, 50M gas on geth): a wallet that needs more than
+// this is refused here and accepted there, on purpose.
 const IsValidSignatureGas = 1_000_000
 
 // IsValidSignature asks account, through ERC-1271, whether sig is its signature of digest. An
