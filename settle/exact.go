@@ -88,7 +88,7 @@ func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *
 	rec := &store.Payment{
 		Scheme: exact.Scheme, Network: req.Network, Asset: v.Token.Hex(), Payer: a.From.Hex(),
 		PayTo: a.To.Hex(), Amount: a.Value, Nonce: a.Nonce.Hex(),
-		ValidBefore: time.Unix(a.ValidBefore.Int64(), 0),
+		ValidBefore: storedValidBefore(a.ValidBefore),
 		Method:      info.Method, Route: info.Route, Resource: info.Resource,
 	}
 	id, err := e.Ledger.ReservePayment(ctx, rec)
@@ -150,7 +150,12 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		c.fail(ctx, x402.ReasonExactValidBefore)
 		return nil, err
 	}
-	data, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
+	pack := evm.TransferWithAuthorizationData
+	if c.v.SignedByContract {
+		// The payer contract accepted these very bytes: they reach it unchanged.
+		pack = evm.TransferWithAuthorizationBytesData
+	}
+	data, err := pack(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
 	if err != nil {
 		c.fail(ctx, x402.ReasonExactFailedToParseSignature)
 		return nil, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
@@ -214,18 +219,34 @@ func (c *exactCharge) settled(ctx context.Context, receipt *types.Receipt) *x402
 }
 
 // checkStillValid refuses an authorization whose validBefore is less than the inclusion margin
-// away.
+// away, by the rule verification applied (exact.ExpiresWithin): with the default margin, a payment
+// verified at an instant may also be sent at that instant, as the reference's settle, which
+// verifies again, would send it.
 func (c *exactCharge) checkStillValid() error {
 	now := time.Now
 	if c.e.Now != nil {
 		now = c.e.Now
 	}
 	validBefore := c.v.Payload.Authorization.ValidBefore
-	if !validBefore.IsInt64() || now().Add(c.e.InclusionMargin).Unix() < validBefore.Int64() {
+	if !exact.ExpiresWithin(validBefore, now(), c.e.InclusionMargin) {
 		return nil
 	}
 	return x402.Failf(x402.ReasonExactValidBefore,
 		"authorization expires at %s, too soon for a settlement to be mined; nothing was charged", validBefore)
+}
+
+// latestStoredValidBefore is the latest validBefore a payment record holds: the last second of
+// year 9999, within what both stores' time columns take. An authorization valid longer (any
+// uint256 is, to the token and to the reference) is recorded as valid until then, which for
+// every use of the record (is it still minable? may it be pruned?) means the same: for ever.
+var latestStoredValidBefore = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
+
+// storedValidBefore is validBefore, a unix time, as the record keeps it.
+func storedValidBefore(validBefore *big.Int) time.Time {
+	if !validBefore.IsInt64() || validBefore.Int64() > latestStoredValidBefore.Unix() {
+		return latestStoredValidBefore
+	}
+	return time.Unix(validBefore.Int64(), 0)
 }
 
 // diagnose names why a transfer that verified could not be sent: the payer spent the nonce or the
