@@ -196,6 +196,7 @@ func measureExact(ctx context.Context, s serverUnderTest, conns int, o options, 
 		t.children = append(t.children, roleChild{role: "chain", child: env.anvil})
 	}
 	ph := exactPhase{Server: s.label, Flow: s.flow, Connections: conns}
+	firstBlock, blockErr := env.rpc.blockNumber(ctx)
 	calibration := runPhase(ctx, t, conns, 0, max(o.warmup, time.Second), nil)
 	ph.CalibrationRPS = calibration.RPS
 	if calibration.Failures > 0 {
@@ -213,6 +214,10 @@ func measureExact(ctx context.Context, s serverUnderTest, conns int, o options, 
 	plan.release()
 	if at, err := env.rpc.latestBlockTime(ctx); err == nil {
 		ph.ChainClockLeadSeconds = time.Until(at).Seconds()
+	}
+	if last, err := env.rpc.blockNumber(ctx); err == nil && blockErr == nil && last >= firstBlock {
+		ph.Blocks = last - firstBlock
+		ph.Payments = calibration.Served + ph.Result.Served
 	}
 	return ph, nil
 }

@@ -50,6 +50,10 @@ type exactPhase struct {
 	// right after the phase (negative: behind; whole seconds make it at most a second behind
 	// while blocks come).
 	ChainClockLeadSeconds float64 `json:"chainClockLeadSeconds"`
+	// Blocks were mined while Payments were settled (calibration, warm-up and measured window):
+	// how many settlements a block took on average.
+	Blocks   uint64 `json:"blocks"`
+	Payments int    `json:"payments"`
 }
 
 // comparison is a flow against the official stack at one connection count.
@@ -156,12 +160,12 @@ func (r *exactReport) writeTable(w io.Writer) error {
 func (c *chainReport) writeTable(b *strings.Builder) error {
 	fmt.Fprintf(b, "\n== %s (%s, token %s)\n   %s\n\n", c.Name, c.Network, c.Token, c.Detail)
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "server\tconns\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tfailures\tsigned inline\tCPU % bench\tCPU % server\tCPU % chain\tother CPU %\tclock lead s\t")
+	fmt.Fprintln(tw, "server\tconns\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tfailures\tsigned inline\tCPU % bench\tCPU % server\tCPU % chain\tother CPU %\tpaid/block\tclock lead s\t")
 	for _, p := range c.Phases {
 		r, l := p.Result, p.Result.Latency
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.0f\t%s\t%s\t%.0f\t%+.0f\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%.0f\t%s\t%s\t%.0f\t%s\t%+.0f\t\n",
 			p.Server, p.Connections, r.Requests, r.RPS, l.P50/1e3, l.P90/1e3, l.P99/1e3, l.Max/1e3, r.Failures, r.SignedInline,
-			r.CPUPercent, childPercent(r, "server"), childPercent(r, "chain"), foreignCPU(r), p.ChainClockLeadSeconds)
+			r.CPUPercent, childPercent(r, "server"), childPercent(r, "chain"), foreignCPU(r), perBlock(p), p.ChainClockLeadSeconds)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -183,7 +187,8 @@ func (c *chainReport) writeTable(b *strings.Builder) error {
 	}
 	fmt.Fprintf(b, "CPU %%: bench = this process (load generator, Payper's upstream%s); server = the server under test's process;\n", inProcess)
 	fmt.Fprintf(b, "  chain = anvil's process; other = everything else on the machine meanwhile (noise). 100 = one core.\n")
-	fmt.Fprintf(b, "clock lead: newest block's timestamp minus the wall clock right after the phase (blocks carry whole seconds).\n")
+	fmt.Fprintf(b, "paid/block: payments settled per block mined over the phase, warm-up included; clock lead: the newest block's\n")
+	fmt.Fprintf(b, "  timestamp minus the wall clock right after the phase, in seconds (block timestamps are whole seconds).\n")
 	busiest := 0.0
 	for _, p := range c.Phases {
 		busiest = max(busiest, foreignCPU(p.Result))
@@ -224,6 +229,13 @@ func foreignCPU(r phaseResult) float64 {
 		v -= c
 	}
 	return max(0, v)
+}
+
+func perBlock(p exactPhase) string {
+	if p.Blocks == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", float64(p.Payments)/float64(p.Blocks))
 }
 
 func childPercent(r phaseResult, role string) string {

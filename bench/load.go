@@ -49,6 +49,7 @@ type roleChild struct {
 type phaseResult struct {
 	Name     string       `json:"name"`
 	Requests int          `json:"requests"` // completed successfully inside the measured window
+	Served   int          `json:"served"`   // completed successfully, warm-up included
 	Seconds  float64      `json:"seconds"`
 	RPS      float64      `json:"requestsPerSecond"`
 	Latency  latencyStats `json:"latency"`
@@ -72,6 +73,7 @@ type phaseResult struct {
 }
 
 type workerResult struct {
+	served    int
 	latencies []time.Duration
 	failures  int
 	samples   []string
@@ -108,6 +110,7 @@ func runPhase(ctx context.Context, t target, workers int, warmup, duration time.
 	for _, wr := range results {
 		all = append(all, wr.latencies...)
 		r.Failures += wr.failures
+		r.Served += wr.served
 		r.SignedInline += wr.inline
 		for _, s := range wr.samples {
 			if len(r.FailureSamples) < 5 && !slices.Contains(r.FailureSamples, s) {
@@ -174,6 +177,7 @@ func runWorker(ctx context.Context, t target, w int, start, measureFrom, end tim
 			}
 			continue
 		}
+		res.served++
 		if !done.Before(measureFrom) && done.Before(end) {
 			res.latencies = append(res.latencies, done.Sub(sent))
 		}

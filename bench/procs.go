@@ -22,6 +22,8 @@ type child struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	err  error         // its exit status, once done is closed
+	// grace is how long stop waits after SIGTERM before it kills.
+	grace time.Duration
 
 	mu   sync.Mutex
 	tail []string // its last lines of output, for error messages
@@ -34,7 +36,7 @@ const childStartTimeout = 2 * time.Minute
 // return true; what ready returns with it (an address) is returned. With ready nil it returns
 // at once. The process keeps running.
 func startChild(ctx context.Context, name string, cmd *exec.Cmd, ready func(line string) (string, bool)) (*child, string, error) {
-	c := &child{name: name, cmd: cmd, done: make(chan struct{})}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{}), grace: 5 * time.Second}
 	cmd.SysProcAttr = childAttrs()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -117,7 +119,7 @@ func (c *child) lastLines() string {
 	return strings.Join(c.tail, "\n")
 }
 
-// stop ends the child's process group: SIGTERM, then SIGKILL after a few seconds. It returns
+// stop ends the child's process group: SIGTERM, then SIGKILL after its grace period. It returns
 // once the child has exited and is safe to call more than once.
 func (c *child) stop() {
 	if c == nil {
@@ -132,7 +134,7 @@ func (c *child) stop() {
 	syscall.Kill(pgid, syscall.SIGTERM)
 	select {
 	case <-c.done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(c.grace):
 		syscall.Kill(pgid, syscall.SIGKILL)
 		<-c.done
 	}

@@ -88,6 +88,13 @@ func (c *rpcClient) latestBlockTime(ctx context.Context) (time.Time, error) {
 	return time.Unix(int64(block.Timestamp), 0), nil
 }
 
+// blockNumber is the number of the chain's newest block.
+func (c *rpcClient) blockNumber(ctx context.Context) (uint64, error) {
+	var n hexutil.Uint64
+	err := c.call(ctx, &n, "eth_blockNumber")
+	return uint64(n), err
+}
+
 // chainID asks the node for its chain id.
 func (c *rpcClient) chainID(ctx context.Context) (uint64, error) {
 	var id hexutil.Uint64

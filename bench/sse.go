@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -116,15 +115,27 @@ func firstEvent(ctx context.Context, addr string, req []byte, check func(*http.R
 		return 0, err
 	}
 	br := bufio.NewReader(resp.Body)
-	var event bytes.Buffer
-	for !bytes.HasSuffix(event.Bytes(), []byte("\n\n")) {
-		b, err := br.ReadByte()
-		if err != nil {
-			return 0, fmt.Errorf("before the first event ended: %w", err)
-		}
-		event.WriteByte(b)
+	if err := readEvent(br); err != nil {
+		return 0, fmt.Errorf("before the first event ended: %w", err)
 	}
 	took := time.Since(sent)
 	io.Copy(io.Discard, br) // the rest of the stream, so the server finishes normally
 	return took, nil
+}
+
+// readEvent reads one server-sent event: up to and including the blank line that ends it.
+func readEvent(br *bufio.Reader) error {
+	var last byte
+	for {
+		b, err := br.ReadByte()
+		if err != nil {
+			return err
+		}
+		if b == '\n' && last == '\n' {
+			return nil
+		}
+		if b != '\r' {
+			last = b
+		}
+	}
 }
