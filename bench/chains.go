@@ -179,8 +179,11 @@ func deployToken(ctx context.Context, rpc *rpcClient) (common.Address, error) {
 func placeMulticall3(ctx context.Context, rpc *rpcClient) error {
 	deployer := devkeys.DevAccounts(1)[deployerAccount].Address
 	r, err := rpc.sendFrom(ctx, deployer, nil, multicall3.CreationCode())
-	if err != nil || r.ContractAddress == nil {
-		return fmt.Errorf("deploy Multicall3: %v", err)
+	if err != nil {
+		return fmt.Errorf("deploy Multicall3: %w", err)
+	}
+	if r.ContractAddress == nil {
+		return errors.New("deploy Multicall3: no contract address in the receipt")
 	}
 	code, err := rpc.code(ctx, *r.ContractAddress)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,12 +80,9 @@ func runExact(ctx context.Context, o options, logw io.Writer) (*exactReport, err
 		}
 		rep.Chains = append(rep.Chains, cr)
 	}
-	for _, f := range knownFlows {
-		for _, t := range exactTargets {
-			if t.Flow == f.Name && !o.hasFlow(f.Name) {
-				rep.Skipped = append(rep.Skipped, f.Name)
-				break
-			}
+	for _, t := range exactTargets {
+		if !o.hasFlow(t.Flow) && !slices.Contains(rep.Skipped, t.Flow) {
+			rep.Skipped = append(rep.Skipped, t.Flow)
 		}
 	}
 	return rep, ctx.Err()
