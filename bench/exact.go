@@ -196,7 +196,6 @@ func measureExact(ctx context.Context, s serverUnderTest, conns int, o options, 
 	ph := exactPhase{Server: s.label, Flow: s.flow, Connections: conns}
 	firstBlock, blockErr := env.rpc.blockNumber(ctx)
 	calibration := runPhase(ctx, t, conns, 0, max(o.warmup, time.Second), nil)
-	ph.CalibrationRPS = calibration.RPS
 	if calibration.Failures > 0 {
 		calibration.Name += " (calibration)"
 		ph.Result = calibration
@@ -207,6 +206,7 @@ func measureExact(ctx context.Context, s serverUnderTest, conns int, o options, 
 	if ph.Presign, err = plan.presign(perWorker); err != nil {
 		return ph, err
 	}
+	ph.Presign.CalibrationRPS = calibration.RPS
 	runtime.GC()
 	ph.Result = runPhase(ctx, t, conns, o.warmup, o.duration, nil)
 	plan.release()

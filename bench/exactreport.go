@@ -40,12 +40,13 @@ type chainReport struct {
 
 // exactPhase is one server at one connection count.
 type exactPhase struct {
-	Server         string       `json:"server"`
-	Flow           string       `json:"flow,omitempty"` // "" for the official stack
-	Connections    int          `json:"connections"`
-	CalibrationRPS float64      `json:"calibrationRequestsPerSecond"`
-	Presign        presignStats `json:"presign"`
-	Result         phaseResult  `json:"result"`
+	Server      string `json:"server"`
+	Flow        string `json:"flow,omitempty"` // "" for the official stack
+	Connections int    `json:"connections"`
+	// Presign describes the authorizations signed ahead (its "vouchers" count them) and the
+	// calibration pass's rate that sized them.
+	Presign presignStats `json:"presign"`
+	Result  phaseResult  `json:"result"`
 	// ChainClockLeadSeconds is how far the newest block's timestamp was ahead of the wall clock
 	// right after the phase (negative: behind; whole seconds make it at most a second behind
 	// while blocks come).
