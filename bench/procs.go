@@ -119,8 +119,10 @@ func (c *child) lastLines() string {
 	return strings.Join(c.tail, "\n")
 }
 
-// stop ends the child's process group: SIGTERM, then SIGKILL after its grace period. It returns
-// once the child has exited and is safe to call more than once.
+// stop ends the child's process group: SIGTERM, then, once the child has exited or its grace
+// period is over, SIGKILL to whatever is left of the group. It returns once the child has
+// exited (or has not within killWait of the SIGKILL, which should not happen) and is safe to
+// call more than once.
 func (c *child) stop() {
 	if c == nil {
 		return
@@ -135,12 +137,16 @@ func (c *child) stop() {
 	select {
 	case <-c.done:
 	case <-time.After(c.grace):
-		syscall.Kill(pgid, syscall.SIGKILL)
-		<-c.done
 	}
-	// Whatever it started and left behind goes too.
 	syscall.Kill(pgid, syscall.SIGKILL)
+	select {
+	case <-c.done:
+	case <-time.After(killWait):
+	}
 }
+
+// killWait bounds the wait for a killed child's exit to be seen.
+const killWait = 10 * time.Second
 
 // exited reports the child's exit, or nil while it runs.
 func (c *child) exited() error {
