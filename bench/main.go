@@ -13,9 +13,9 @@
 // Same load generator, same pre-signed payments, at 1, 8 and 32 connections; it prints req/s,
 // p50 and p99 for each, the ratios Payper/official and the targets (see exact.go).
 //
-// Everything runs in this process: the embedded dev chain, the gateway (app.StartDev with
-// channels enabled), the bare proxy (package proxy alone), a tiny upstream and the load
-// generator. Phases, in order:
+// In channel mode everything runs in this process: the embedded dev chain, the gateway
+// (app.StartDev with channels enabled), the bare proxy (package proxy alone), a tiny upstream
+// and the load generator. Phases, in order:
 //
 //	A  bare proxy, no payment header
 //	F  the bare proxy plus one secp256k1 signature recovery per request (-floor=false skips it):
@@ -24,10 +24,11 @@
 //	C  bare proxy again, to show drift between the two bare runs (-drift=false skips it)
 //
 // Each phase has a warm-up whose requests are not measured. Vouchers are signed before phase B
-// starts, so the generator spends no CPU on signing while the gateway is measured; how many are
-// signed follows an unmeasured calibration pass against the gateway (see presign.go). The
-// process exits non-zero when a request fails (a transport error, a non-200 status, or a
-// gateway response without a successful PAYMENT-RESPONSE), never because a target was missed.
+// starts (exact mode signs its authorizations the same way), so the generator spends no CPU on
+// signing while the gateway is measured; how many are signed follows an unmeasured calibration
+// pass against the gateway (see presign.go). In both modes the process exits non-zero when a
+// request fails (a transport error, a non-200 status, or a response without a successful
+// PAYMENT-RESPONSE), never because a target was missed.
 //
 //	go run ./bench -duration 10s -concurrency 32 -channels 32 -cpuprofile gateway.pprof
 //	go run ./bench -mode exact -connections 1,8,32 -chains anvil,dev -flows after-body
