@@ -30,6 +30,9 @@ import (
 // stuck server fails the phase instead of hanging the run.
 const exactRequestTimeout = 2 * time.Minute
 
+// minPresignRPS is the least rate exact mode signs ahead for, whatever the calibration says.
+const minPresignRPS = 200
+
 // serverUnderTest is the official stack or one Payper gateway, running on one chain.
 type serverUnderTest struct {
 	label    string // in the report
@@ -201,7 +204,9 @@ func measureExact(ctx context.Context, s serverUnderTest, conns int, o options, 
 		ph.Result = calibration
 		return ph, nil
 	}
-	perWorker := presignBudget(calibration.RPS, 0, o.warmup+o.duration, conns, o.presignMax)
+	// A cold server (node compiles as it goes) calibrates low; signing is cheap next to a paid
+	// request, so a floor keeps the measured phase from signing on the spot.
+	perWorker := presignBudget(max(calibration.RPS, minPresignRPS), 0, o.warmup+o.duration, conns, o.presignMax)
 	var err error
 	if ph.Presign, err = plan.presign(perWorker); err != nil {
 		return ph, err
