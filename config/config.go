@@ -189,7 +189,8 @@ func Default() *Config {
 		UpstreamTimeouts:      defaultUpstreamTimeouts(),
 		UpstreamBreaker:       defaultUpstreamBreaker(),
 		Settlement: Settlement{InclusionMargin: DefaultInclusionMargin, ReplaceAfter: DefaultReplaceAfter,
-			MaxFeePerGas: DefaultMaxFeePerGas, Flow: DefaultFlow, Async: defaultAsyncSettlement()},
+			MaxFeePerGas: DefaultMaxFeePerGas, BatchMax: DefaultBatchMax, BatchWindow: DefaultBatchWindow,
+			Flow: DefaultFlow, Async: defaultAsyncSettlement()},
 		Routing: Routing{Unlisted: DefaultUnlisted},
 	}
 }
