@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestExactSettlementFlows(t *testing.T) {
 				c.Settlement.Flow = f.flow
 			})
 			payer := account(f.payer)
-			events := base + "/s/events?n=5&every=" + streamEvery.String()
+			events := base + "/s/events?n=" + strconv.Itoa(streamEvents) + "&every=" + streamEvery.String()
 			offer := challenge(t, "GET", events)
 			if upfront := offer.Extra[paywall.ExtraPaymentFlow] == paywall.PaymentFlowUpfront; upfront != (f.flow == config.FlowBefore) {
 				t.Fatalf("offer extra %+v: only before declares the upfront flow", offer.Extra)

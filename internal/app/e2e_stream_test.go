@@ -5,6 +5,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 
 // Events of the streaming tests: one at once, then one every streamEvery.
 const (
-	streamEvents = 5
+	streamEvents = 10
 	streamEvery  = 300 * time.Millisecond
 	// streamLag bounds how long an event may take through the gateway once the stream flows:
 	// loopback takes well under a millisecond, the rest is room for a loaded machine.
@@ -30,9 +31,9 @@ func TestPaidEventStreamArrivesEventByEvent(t *testing.T) {
 	up := newStreamUpstream(t)
 	e := startEnv(t, up.server.URL)
 	_, base := e.startGatewayFull(func(c *config.Config) { streamRoutes(c, up.server.URL) })
-	path := "/s/events?n=5&every=" + streamEvery.String()
+	path := "/s/events?n=" + strconv.Itoa(streamEvents) + "&every=" + streamEvery.String()
 
-	free := readEvents(t, up, base+"/free/events?n=5&every="+streamEvery.String(), "")
+	free := readEvents(t, up, base+"/free/events?n="+strconv.Itoa(streamEvents)+"&every="+streamEvery.String(), "")
 	checkEventByEvent(t, "unpriced", free, streamEvents, streamLag)
 
 	payer := account(6)

@@ -38,7 +38,7 @@ func (g *Gateway) asyncSettlement(method *settle.Exact) error {
 	g.queue = &settle.Queue{
 		Ledger: g.store, Settler: method, Leases: g.store, Workers: cfg.Settlement.Async.Workers,
 		// A worker's payments are settled together, so with batching they share a transaction.
-		BatchSize: max(1, cfg.Settlement.BatchMax),
+		BatchSize:     max(1, cfg.Settlement.BatchMax),
 		SettleTimeout: cfg.SettlementTimeout, Logger: g.log.With("component", "queue"),
 	}
 	if !cfg.UsesAsync() {
