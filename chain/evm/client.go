@@ -96,6 +96,7 @@ type Client struct {
 	allOpen   atomic.Bool  // every endpoint's breaker is open
 	// aboveCeiling: fees were last found above MaxFeePerGas (logged when it changes)
 	aboveCeiling atomic.Bool
+	noMulticall  atomic.Bool // the chain has no Multicall3: PaymentState batches instead
 	chainID      *big.Int
 	opts         Options
 	log          *slog.Logger
