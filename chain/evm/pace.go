@@ -22,13 +22,15 @@ const (
 	probeStep    = 100 * time.Millisecond
 	probeStall   = 10 * time.Second
 	probeCeiling = time.Second
-	// kickLooks are the looks after a transaction was sent, whatever the schedule: a chain that
-	// mines on demand has the block at once, and on a chain with a schedule they cost two polls.
+	// kickLook1 and kickLook2 are the looks after a transaction was sent, unless the chain's
+	// schedule is timed: a chain that mines on demand has the block at once.
 	kickLook1, kickLook2 = probeFloor, probeStep
 	// seedBlocks is how many recent blocks' timestamps give the first measure of the block time.
 	seedBlocks = 9
-	// keptArrivals is how many precisely observed arrivals the block time is measured over.
+	// keptArrivals is how many precisely observed arrivals the block time is measured over, and
+	// minArrivals how many it takes for them to overrule the timestamps.
 	keptArrivals = 16
+	minArrivals  = 4
 	// maxBlockTime is the longest block time of a chain taken to make blocks on a schedule.
 	maxBlockTime = time.Minute
 )
@@ -106,8 +108,9 @@ func (p *headPacer) seed(interval time.Duration, periodic bool) {
 	p.lead = p.step() / 2
 }
 
-// timed reports whether the pacer polls on the chain's schedule, its phase known.
-func (p *headPacer) timed() bool { return p.periodic && len(p.arrivals) > 0 && !p.resync }
+// timed reports whether the pacer polls on the chain's schedule as its own observations confirm
+// it (not the timestamps alone), in phase.
+func (p *headPacer) timed() bool { return p.periodic && len(p.arrivals) >= minArrivals && !p.resync }
 
 // step is the pause between polls while a block is due.
 func (p *headPacer) step() time.Duration {
@@ -120,6 +123,7 @@ func (p *headPacer) step() time.Duration {
 func (p *headPacer) observe(head uint64, sentAt time.Time) bool {
 	prev := p.lastPoll
 	p.lastPoll = sentAt
+	p.probe = min(2*max(p.probe, probeFloor), p.probeLimit(sentAt))
 	if p.known && head == p.head {
 		return false
 	}
@@ -158,8 +162,8 @@ func (p *headPacer) addArrival(a arrival) {
 	if len(p.arrivals) > keptArrivals {
 		p.arrivals = p.arrivals[len(p.arrivals)-keptArrivals:]
 	}
-	if len(p.arrivals) < 4 {
-		return // three gaps at least, before the observations overrule the timestamps
+	if len(p.arrivals) < minArrivals {
+		return // the timestamps' measure stands until there are a few gaps to go by
 	}
 	first, last := p.arrivals[0], p.arrivals[len(p.arrivals)-1]
 	p.interval = last.at.Sub(first.at) / time.Duration(last.number-first.number)
@@ -174,9 +178,13 @@ func (p *headPacer) addArrival(a arrival) {
 	p.lead = max(p.lead, p.step()/2)
 }
 
-// kick says that a transaction was sent or a waiter arrived: the poller looks kickLook1 and
-// kickLook2 after, and on a chain without a schedule probes from the floor again.
+// kick says that a transaction was sent or a waiter arrived. Unless the chain's schedule is
+// timed (its blocks come when due, whoever sends what), the poller looks kickLook1 and kickLook2
+// after, and probes from the floor again: a chain that mines on demand has the block at once.
 func (p *headPacer) kick(now time.Time) {
+	if p.timed() {
+		return
+	}
 	p.kickedAt = now
 	p.probe = 0
 }
@@ -184,7 +192,7 @@ func (p *headPacer) kick(now time.Time) {
 // next returns how long to wait, from now, before the next poll.
 func (p *headPacer) next(now time.Time) time.Duration {
 	d := p.planned(now)
-	if !p.kickedAt.IsZero() {
+	if !p.kickedAt.IsZero() && !p.timed() {
 		for _, after := range []time.Duration{kickLook1, kickLook2} {
 			if at := p.kickedAt.Add(after); at.After(p.lastPoll) {
 				d = min(d, max(0, at.Sub(now)))
@@ -203,27 +211,35 @@ func (p *headPacer) planned(now time.Time) time.Duration {
 		p.periodic = false
 		p.arrivals = p.arrivals[:0]
 		p.opensAt = time.Time{}
+		p.probe = p.step()
 	}
-	if p.periodic {
-		step := p.step()
-		if len(p.arrivals) == 0 || p.resync {
-			p.opensAt = time.Time{}
-			return step // the schedule's phase is not known: look every step until a block comes
+	// Pauses count from the last poll, so that planning again (after a kick) never puts a poll
+	// off.
+	var at time.Time
+	switch {
+	case p.periodic && (len(p.arrivals) == 0 || p.resync):
+		p.opensAt = time.Time{}
+		at = p.lastPoll.Add(p.step()) // the schedule's phase is not known: every step until a block comes
+	case p.periodic:
+		if opens := p.due().Add(-p.lead); now.Before(opens) {
+			p.opensAt = opens
+			at = opens
+		} else {
+			at = p.lastPoll.Add(p.step()) // due, or a little late
 		}
-		due := p.due()
-		if now.Before(due.Add(-p.lead)) {
-			p.opensAt = due.Add(-p.lead)
-			return p.opensAt.Sub(now)
-		}
-		return step // due, or a little late
+	default:
+		at = p.lastPoll.Add(min(max(p.probe, probeFloor), p.probeLimit(now)))
 	}
-	d := max(p.probe, probeFloor)
-	limit := probeStep
+	return max(0, at.Sub(now))
+}
+
+// probeLimit is the longest pause between probes: probeStep, or probeCeiling once nothing
+// happened for probeStall.
+func (p *headPacer) probeLimit(now time.Time) time.Duration {
 	if now.Sub(p.headAt) > probeStall && now.Sub(p.kickedAt) > probeStall {
-		limit = probeCeiling
+		return probeCeiling
 	}
-	p.probe = min(2*d, limit)
-	return min(d, limit)
+	return probeStep
 }
 
 // due is the earliest time the next block may arrive by the schedule: each timed arrival

@@ -109,6 +109,29 @@ func TestPacerOnAScheduledChain(t *testing.T) {
 	}
 }
 
+// TestPacerKeepsToTheScheduleUnderLoad: on a chain whose schedule it has timed, transactions
+// sent every 50 ms cost no extra polls.
+func TestPacerKeepsToTheScheduleUnderLoad(t *testing.T) {
+	const period = 2 * time.Second
+	chain := scheduled(period, 700*time.Millisecond, 50*time.Millisecond, 100)
+	var sends []time.Duration
+	for at := 30 * time.Second; at < 150*time.Second; at += 50 * time.Millisecond {
+		sends = append(sends, at)
+	}
+	p := &headPacer{}
+	p.seed(period, true)
+	run := simulate(p, chain, 150*time.Second, sends)
+	const skip = 14 // the blocks before the sends start
+	blocks, polls := len(run.lags)-skip, run.polls-run.pollsAt[skip]
+	t.Logf("%d blocks, %d polls while %d transactions were sent, worst lag %v", blocks, polls, len(sends), run.worst(skip))
+	if perBlock := float64(polls) / float64(blocks); perBlock > 3 {
+		t.Errorf("%.1f polls a block under load, want at most 3", perBlock)
+	}
+	if w := run.worst(skip); w > period/10 {
+		t.Errorf("a block was seen %v after it arrived", w)
+	}
+}
+
 // TestPacerOnAChainThatMinesOnDemand: blocks come only after transactions, a few milliseconds
 // after each; every one is seen within a few tens of milliseconds, even when timestamps made the
 // chain look scheduled at the start.
@@ -145,7 +168,7 @@ func TestPacerBacksOffWhenNothingComes(t *testing.T) {
 	if limit := 6*stepsPerBlock + int(probeStall/probeStep) + 60; run.polls > limit {
 		t.Errorf("%d polls in a minute without blocks, want at most %d", run.polls, limit)
 	}
-	if d := p.next(time.Unix(1_700_000_000, 0).Add(time.Minute)); d != probeCeiling {
+	if d := p.next(p.lastPoll); d != probeCeiling {
 		t.Errorf("pause %v after a minute without blocks, want %v", d, probeCeiling)
 	}
 }

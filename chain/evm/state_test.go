@@ -114,9 +114,25 @@ func TestPaymentStateOfANonToken(t *testing.T) {
 // TestVerifyReadsTheChainOnce: verifying an exact payment against the client costs one chain
 // call, for a payment that passes and for one whose nonce is used.
 func TestVerifyReadsTheChainOnce(t *testing.T) {
-	proxy, dial := faultyChain(t)
+	chain := startChain(t)
+	proxy, err := faultrpc.Start(chain.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
 	ctx := context.Background()
-	c := dial(Options{SettlerKey: devkeys.DevAccounts(3)[2].Key})
+	// The verifier's client alone goes through the proxy; the settler's follows the chain's head
+	// on its own.
+	c, err := Dial(ctx, proxy.URL(), big.NewInt(1337), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	settler, err := Dial(ctx, chain.RPCURL(), big.NewInt(1337), Options{SettlerKey: devkeys.DevAccounts(3)[2].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer settler.Close()
 	payer := devkeys.DevAccounts(2)[1]
 	offer := exact.Offer{Network: "eip155:1337", Asset: tokenAddr, Name: "USD Coin", Version: "2", PayTo: common.Address{0xd2}, MaxTimeoutSeconds: 60}
 	req := offer.Requirements(big.NewInt(7))
@@ -140,7 +156,7 @@ func TestVerifyReadsTheChainOnce(t *testing.T) {
 	pl, _ := exact.ParsePayload(p.Payload)
 	a := pl.Authorization
 	data, _ := TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
-	if _, err := c.sendAndWait(ctx, tokenAddr, data); err != nil {
+	if _, err := settler.sendAndWait(ctx, tokenAddr, data); err != nil {
 		t.Fatal(err)
 	}
 	if err := verify(); !errors.Is(err, x402.ReasonExactNonceAlreadyUsed) {
