@@ -1,7 +1,7 @@
 # Payper build and test entry points. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test test-faults test-go deps contracts fuzz vet fmt-check build bench
+.PHONY: test test-faults test-go deps contracts fuzz vet fmt-check build bench bench-exact
 
 # Every test: installs the npm packages the tests need, starts a throwaway PostgreSQL cluster on
 # loopback for the PostgreSQL suites, runs all Go tests (interop with the official x402 npm
@@ -62,8 +62,18 @@ fuzz:
 # that recovers one signature per request reaches) and one that waits 10 ms first, as an API
 # doing real I/O does. Pass flags to both with BENCHFLAGS, e.g.
 # BENCHFLAGS='-duration 30s -cpuprofile gateway.pprof'.
+# Then exact mode (bench-exact): Payper's exact payments, one gateway per settlement flow,
+# against the official x402 TypeScript stack (interop/bench-official-server.mjs) on anvil (from
+# interop's npm packages) and on the embedded dev chain, at 1, 8 and 32 connections, with the
+# issue's targets printed, not failed. Its flags go in BENCHEXACTFLAGS, e.g.
+# BENCHEXACTFLAGS='-chains anvil -connections 32 -duration 20s'.
 BENCHFLAGS ?=
-bench:
+BENCHEXACTFLAGS ?=
+bench: deps
 	$(GO) test -run '^$$' -bench '^BenchmarkVerifyVoucher$$' -cpu 1 -benchmem ./scheme/batch/
 	$(GO) run ./bench $(BENCHFLAGS)
 	$(GO) run ./bench -upstream-delay 10ms -drift=false -verify=false -floor=false $(BENCHFLAGS)
+	$(GO) run ./bench -mode exact $(BENCHEXACTFLAGS)
+
+bench-exact: deps
+	$(GO) run ./bench -mode exact $(BENCHEXACTFLAGS)

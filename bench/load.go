@@ -31,12 +31,25 @@ type target struct {
 	// stopOnFailure ends a worker at its first failure: after a voucher that was not charged,
 	// every later voucher of its channel is out of sequence.
 	stopOnFailure bool
+	// timeout bounds each request (0: none); a server that stops answering then fails the
+	// request instead of hanging the run.
+	timeout time.Duration
+	// children are processes that serve this target (the server, the chain), whose CPU use over
+	// the measured window the phase reports by role.
+	children []roleChild
+}
+
+// roleChild is a child process and the role it plays for a target ("server", "chain").
+type roleChild struct {
+	role  string
+	child *child
 }
 
 // phaseResult is one phase's measurement.
 type phaseResult struct {
 	Name     string       `json:"name"`
 	Requests int          `json:"requests"` // completed successfully inside the measured window
+	Served   int          `json:"served"`   // completed successfully, warm-up included
 	Seconds  float64      `json:"seconds"`
 	RPS      float64      `json:"requestsPerSecond"`
 	Latency  latencyStats `json:"latency"`
@@ -54,9 +67,13 @@ type phaseResult struct {
 	// hypervisor took (Linux only): noise the comparison cannot control.
 	OtherCPUPercent float64 `json:"otherCPUPercent"`
 	StealPercent    float64 `json:"stealPercent"`
+	// ChildCPUPercent is the CPU the target's child processes used over the measured window,
+	// by role (exact mode; included in OtherCPUPercent).
+	ChildCPUPercent map[string]float64 `json:"childCPUPercent,omitempty"`
 }
 
 type workerResult struct {
+	served    int
 	latencies []time.Duration
 	failures  int
 	samples   []string
@@ -83,9 +100,9 @@ func runPhase(ctx context.Context, t target, workers int, warmup, duration time.
 	if onMeasure != nil {
 		onMeasure()
 	}
-	cpuFrom, machineFrom := processCPU(), readMachineCPU()
+	cpuFrom, machineFrom, childFrom := processCPU(), readMachineCPU(), childCPU(t.children)
 	sleepUntil(ctx, end)
-	cpu, machine := processCPU()-cpuFrom, readMachineCPU()
+	cpu, machine, childTo := processCPU()-cpuFrom, readMachineCPU(), childCPU(t.children)
 	wg.Wait()
 
 	r := phaseResult{Name: t.name, Seconds: duration.Seconds()}
@@ -93,6 +110,7 @@ func runPhase(ctx context.Context, t target, workers int, warmup, duration time.
 	for _, wr := range results {
 		all = append(all, wr.latencies...)
 		r.Failures += wr.failures
+		r.Served += wr.served
 		r.SignedInline += wr.inline
 		for _, s := range wr.samples {
 			if len(r.FailureSamples) < 5 && !slices.Contains(r.FailureSamples, s) {
@@ -106,6 +124,14 @@ func runPhase(ctx context.Context, t target, workers int, warmup, duration time.
 	r.CPUPercent = 100 * cpu.Seconds() / duration.Seconds()
 	if r.Requests > 0 {
 		r.CPUPerRequestMicros = micros(cpu / time.Duration(r.Requests))
+	}
+	for role, to := range childTo {
+		if from, ok := childFrom[role]; ok {
+			if r.ChildCPUPercent == nil {
+				r.ChildCPUPercent = map[string]float64{}
+			}
+			r.ChildCPUPercent[role] = 100 * (to - from).Seconds() / duration.Seconds()
+		}
 	}
 	if machineFrom.ok && machine.ok {
 		r.OtherCPUPercent = max(0, 100*(machine.busy-machineFrom.busy-cpu).Seconds()/duration.Seconds())
@@ -123,7 +149,7 @@ func runWorker(ctx context.Context, t target, w int, start, measureFrom, end tim
 			res.samples = append(res.samples, err.Error())
 		}
 	}
-	conn := &clientConn{addr: t.addr}
+	conn := &clientConn{addr: t.addr, timeout: t.timeout}
 	defer conn.close()
 	sleepUntil(ctx, start)
 	for k := 0; ctx.Err() == nil; k++ {
@@ -151,11 +177,26 @@ func runWorker(ctx context.Context, t target, w int, start, measureFrom, end tim
 			}
 			continue
 		}
+		res.served++
 		if !done.Before(measureFrom) && done.Before(end) {
 			res.latencies = append(res.latencies, done.Sub(sent))
 		}
 	}
 	return res
+}
+
+// childCPU samples the CPU time of each child by role.
+func childCPU(children []roleChild) map[string]time.Duration {
+	if len(children) == 0 {
+		return nil
+	}
+	out := make(map[string]time.Duration, len(children))
+	for _, rc := range children {
+		if d, ok := rc.child.cpuTime(); ok {
+			out[rc.role] = d
+		}
+	}
+	return out
 }
 
 // sleepUntil waits until t or until ctx ends.
@@ -170,9 +211,10 @@ func sleepUntil(ctx context.Context, t time.Time) {
 
 // clientConn is one keep-alive HTTP/1.1 connection, redialled when the server closes it.
 type clientConn struct {
-	addr string
-	c    net.Conn
-	br   *bufio.Reader
+	addr    string
+	timeout time.Duration // per request, 0 for none
+	c       net.Conn
+	br      *bufio.Reader
 }
 
 // do writes a whole request and reads the response, body included.
@@ -183,6 +225,9 @@ func (cc *clientConn) do(req []byte) (*http.Response, error) {
 			return nil, err
 		}
 		cc.c, cc.br = c, bufio.NewReaderSize(c, 16<<10)
+	}
+	if cc.timeout > 0 {
+		cc.c.SetDeadline(time.Now().Add(cc.timeout))
 	}
 	if _, err := cc.c.Write(req); err != nil {
 		cc.close()

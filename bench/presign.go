@@ -129,8 +129,15 @@ func (p *voucherPlan) release() {
 
 // buildRequest is one GET of the priced route, with a payment header unless it is empty.
 func buildRequest(host, paymentHeader string) []byte {
-	r := make([]byte, 0, 96+len(host)+len(paymentHeader))
-	r = append(r, "GET "+quotePath+" HTTP/1.1\r\nHost: "...)
+	return buildRequestFor(quotePath, host, paymentHeader)
+}
+
+// buildRequestFor is one GET of path, with a payment header unless it is empty.
+func buildRequestFor(path, host, paymentHeader string) []byte {
+	r := make([]byte, 0, 96+len(path)+len(host)+len(paymentHeader))
+	r = append(r, "GET "...)
+	r = append(r, path...)
+	r = append(r, " HTTP/1.1\r\nHost: "...)
 	r = append(r, host...)
 	r = append(r, "\r\nUser-Agent: payper-bench\r\n"...)
 	if paymentHeader != "" {

@@ -186,7 +186,7 @@ func Default() *Config {
 		UpstreamTimeouts:      defaultUpstreamTimeouts(),
 		UpstreamBreaker:       defaultUpstreamBreaker(),
 		Settlement: Settlement{InclusionMargin: DefaultInclusionMargin, ReplaceAfter: DefaultReplaceAfter,
-			MaxFeePerGas: DefaultMaxFeePerGas},
+			MaxFeePerGas: DefaultMaxFeePerGas, BatchMax: DefaultBatchMax, BatchWindow: DefaultBatchWindow},
 		Routing: Routing{Unlisted: DefaultUnlisted},
 	}
 }

@@ -14,6 +14,10 @@ const (
 	DefaultMaxFeePerGas = "100 gwei"
 	MinReplaceAfter     = time.Second
 	MaxReplaceAfter     = time.Hour
+	DefaultBatchMax     = 100
+	MaxBatchMax         = 500
+	MaxBatchWindow      = time.Second
+	DefaultBatchWindow  = 20 * time.Millisecond
 )
 
 // Settlement tunes how settlement transactions are sent and watched.
@@ -21,6 +25,14 @@ type Settlement struct {
 	// InclusionMargin is how long an authorization must still be valid when its transaction is
 	// sent, so that it can be mined in time; a payment closer to expiry is not sent.
 	InclusionMargin time.Duration `yaml:"inclusionMargin"`
+	// BatchMax caps how many exact payments completing together share one settlement
+	// transaction (a Multicall3 batch, each payment allowed to fail on its own); 1 sends each
+	// alone (default 100, 1..500).
+	BatchMax int `yaml:"batchMax"`
+	// BatchWindow is how long the first payment of a batch waits for others to join (default
+	// 20ms, against the second or more a transaction waits for its block; 0: a batch is what
+	// arrived while the previous one was being sent; at most 1s).
+	BatchWindow time.Duration `yaml:"batchWindow"`
 	// ReplaceAfter is how long a settler transaction may stay unmined before it is replaced by one
 	// with the same nonce and fees raised by an eighth (default 20s, 1s..1h).
 	ReplaceAfter time.Duration `yaml:"replaceAfter"`
@@ -83,6 +95,12 @@ func (c *Config) validateChainAccess(v *validator) {
 	}
 	if r := c.Settlement.ReplaceAfter; r < MinReplaceAfter || r > MaxReplaceAfter {
 		v.failf("settlement.replaceAfter", "%s is outside %s..%s", r, MinReplaceAfter, MaxReplaceAfter)
+	}
+	if m := c.Settlement.BatchMax; m < 1 || m > MaxBatchMax {
+		v.failf("settlement.batchMax", "%d is outside 1..%d", m, MaxBatchMax)
+	}
+	if w := c.Settlement.BatchWindow; w < 0 || w > MaxBatchWindow {
+		v.failf("settlement.batchWindow", "%s is outside 0s..%s", w, MaxBatchWindow)
 	}
 	if _, _, err := c.SettlementLimits(); err != nil {
 		v.errs = append(v.errs, unwrapJoined(err)...)

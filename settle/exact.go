@@ -49,6 +49,8 @@ type Exact struct {
 	InclusionMargin time.Duration
 	Now             func() time.Time // default time.Now
 	Logger          *slog.Logger
+	// Batcher, when set, settles payments that complete together in one transaction.
+	Batcher *Batcher
 }
 
 // Requirements implements paywall.Method.
@@ -86,7 +88,7 @@ func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *
 	rec := &store.Payment{
 		Scheme: exact.Scheme, Network: req.Network, Asset: v.Token.Hex(), Payer: a.From.Hex(),
 		PayTo: a.To.Hex(), Amount: a.Value, Nonce: a.Nonce.Hex(),
-		ValidBefore: time.Unix(a.ValidBefore.Int64(), 0),
+		ValidBefore: storedValidBefore(a.ValidBefore),
 		Method:      info.Method, Route: info.Route, Resource: info.Resource,
 	}
 	id, err := e.Ledger.ReservePayment(ctx, rec)
@@ -148,22 +150,20 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		c.fail(ctx, x402.ReasonExactValidBefore)
 		return nil, err
 	}
-	data, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
+	pack := evm.TransferWithAuthorizationData
+	if c.v.SignedByContract {
+		// The payer contract accepted these very bytes: they reach it unchanged.
+		pack = evm.TransferWithAuthorizationBytesData
+	}
+	data, err := pack(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
 	if err != nil {
 		c.fail(ctx, x402.ReasonExactFailedToParseSignature)
 		return nil, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
 	}
-	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, func(h common.Hash) error {
-		// Also called for a replacement of a slow transaction, which a later wait (the
-		// reconciler's) may send after this request ended: not bound to the request.
-		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := c.e.Ledger.MarkSubmitted(hctx, c.id, h.Hex()); err != nil {
-			return err
-		}
-		failpoint.Hit(failpoint.ExactWriteAhead)
-		return nil
-	})
+	if c.e.Batcher != nil {
+		return c.settleBatched(ctx, data)
+	}
+	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, c.recordSigned(ctx))
 	failpoint.Hit(failpoint.ExactBroadcast)
 	if errors.Is(err, evm.ErrSettlerUnfunded) {
 		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
@@ -186,36 +186,80 @@ func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, e
 		// response is withheld because payment is not yet certain.
 		return nil, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+hash.Hex()+" is not mined yet", err)
 	}
+	return c.settled(ctx, receipt), nil
+}
+
+// recordSigned is the write-ahead hook of a transaction carrying the payment: its hash is
+// recorded before it is broadcast. It is also called for a replacement of a slow transaction,
+// which a later wait (the reconciler's) may send after this request ended: not bound to the
+// request.
+func (c *exactCharge) recordSigned(ctx context.Context) func(common.Hash) error {
+	return func(h common.Hash) error {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := c.e.Ledger.MarkSubmitted(hctx, c.id, h.Hex()); err != nil {
+			return err
+		}
+		failpoint.Hit(failpoint.ExactWriteAhead)
+		return nil
+	}
+}
+
+// settled records the payment settled by receipt's transaction and answers it.
+func (c *exactCharge) settled(ctx context.Context, receipt *types.Receipt) *x402.SettlementResponse {
 	failpoint.Hit(failpoint.ExactMined)
 	if err := c.e.Ledger.MarkSettled(ctx, c.id, receipt.TxHash.Hex()); err != nil {
 		// The money moved; serve the payer. The reconciler records it once the store is back.
 		c.e.log().Error("recording a settled payment failed", "payment", c.id, "tx", receipt.TxHash, "err", err)
 	}
 	return &x402.SettlementResponse{
-		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network, Amount: a.Value.String(),
-	}, nil
+		Success: true, Payer: c.Payer(), Transaction: receipt.TxHash.Hex(), Network: c.network,
+		Amount: c.v.Payload.Authorization.Value.String(),
+	}
 }
 
 // checkStillValid refuses an authorization whose validBefore is less than the inclusion margin
-// away.
+// away, by the rule verification applied (exact.ExpiresWithin): with the default margin, a payment
+// verified at an instant may also be sent at that instant, as the reference's settle, which
+// verifies again, would send it.
 func (c *exactCharge) checkStillValid() error {
 	now := time.Now
 	if c.e.Now != nil {
 		now = c.e.Now
 	}
 	validBefore := c.v.Payload.Authorization.ValidBefore
-	if !validBefore.IsInt64() || now().Add(c.e.InclusionMargin).Unix() < validBefore.Int64() {
+	if !exact.ExpiresWithin(validBefore, now(), c.e.InclusionMargin) {
 		return nil
 	}
 	return x402.Failf(x402.ReasonExactValidBefore,
 		"authorization expires at %s, too soon for a settlement to be mined; nothing was charged", validBefore)
 }
 
+// latestStoredValidBefore is the latest validBefore a payment record holds: the last second of
+// year 9999, within what both stores' time columns take. An authorization valid longer (any
+// uint256 is, to the token and to the reference) is recorded as valid until then, which for
+// every use of the record (is it still minable? may it be pruned?) means the same: for ever.
+var latestStoredValidBefore = time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)
+
+// storedValidBefore is validBefore, a unix time, as the record keeps it.
+func storedValidBefore(validBefore *big.Int) time.Time {
+	if !validBefore.IsInt64() || validBefore.Int64() > latestStoredValidBefore.Unix() {
+		return latestStoredValidBefore
+	}
+	return time.Unix(validBefore.Int64(), 0)
+}
+
 // diagnose names why a transfer that verified could not be sent: the payer spent the nonce or the
 // balance in the meantime, or something else went wrong.
 func (c *exactCharge) diagnose(ctx context.Context, err error) x402.Reason {
 	var rev *evm.RevertError
-	if !errors.As(err, &rev) {
+	var simulated *SimulatedRevert
+	switch {
+	case errors.As(err, &simulated) && simulated.InsufficientBalance():
+		return x402.ReasonExactInsufficientBalance
+	case errors.As(err, &simulated):
+		rev = &evm.RevertError{Reason: simulated.Reason, Err: err}
+	case !errors.As(err, &rev):
 		return x402.ReasonExactFailedToExecute
 	}
 	a := c.v.Payload.Authorization

@@ -1,7 +1,9 @@
 package settle
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math/big"
 	"testing"
@@ -9,17 +11,26 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
 
 // fakeLedger records what settlement did to a payment.
-type fakeLedger struct{ released, failed, submitted, settled []string }
+type fakeLedger struct {
+	released, failed, submitted, settled []string
+	reserved                             []store.Payment
+}
 
-func (l *fakeLedger) ReservePayment(context.Context, *store.Payment) (int64, error) { return 1, nil }
+func (l *fakeLedger) ReservePayment(_ context.Context, p *store.Payment) (int64, error) {
+	l.reserved = append(l.reserved, *p)
+	return int64(len(l.reserved)), nil
+}
 func (l *fakeLedger) MarkSubmitted(_ context.Context, _ int64, h string) error {
 	l.submitted = append(l.submitted, h)
 	return nil
@@ -38,7 +49,10 @@ func (l *fakeLedger) ReleasePayment(_ context.Context, _ int64, r string) error 
 }
 
 // fakeChain mines whatever it is sent at once, and counts the sends.
-type fakeChain struct{ sent int }
+type fakeChain struct {
+	sent int
+	data []byte // of the last send
+}
 
 func (c *fakeChain) BalanceOf(context.Context, common.Address, common.Address) (*big.Int, error) {
 	return big.NewInt(1e9), nil
@@ -46,8 +60,9 @@ func (c *fakeChain) BalanceOf(context.Context, common.Address, common.Address) (
 func (c *fakeChain) AuthorizationState(context.Context, common.Address, common.Address, common.Hash) (bool, error) {
 	return false, nil
 }
-func (c *fakeChain) Send(_ context.Context, _ common.Address, _ []byte, onSigned func(common.Hash) error) (common.Hash, error) {
+func (c *fakeChain) Send(_ context.Context, _ common.Address, data []byte, onSigned func(common.Hash) error) (common.Hash, error) {
 	c.sent++
+	c.data = data
 	h := common.HexToHash("0x01")
 	return h, onSigned(h)
 }
@@ -65,7 +80,10 @@ func TestCompleteChecksTheWindowAgain(t *testing.T) {
 	}{
 		{10 * time.Second, 6 * time.Second, true},
 		{7 * time.Second, 6 * time.Second, true},
-		{6 * time.Second, 6 * time.Second, false}, // exactly the margin is too close
+		// Exactly the margin left is enough, as it is at verification and for the reference,
+		// whose settle verifies again right before it sends.
+		{6 * time.Second, 6 * time.Second, true},
+		{5 * time.Second, 6 * time.Second, false},
 		{2 * time.Second, 6 * time.Second, false},
 		{time.Second, 0, true},
 		{0, 0, false}, // expired: validBefore must be in the future
@@ -113,5 +131,95 @@ func TestPaymentsTurnedAwayWhileTheChainIsDown(t *testing.T) {
 	var hint interface{ RetryAfter() time.Duration }
 	if !errors.Is(err, paywall.ErrUnavailable) || !errors.As(err, &hint) || hint.RetryAfter() != 4*time.Second {
 		t.Fatalf("payment while the chain is down: %v; want unavailable, retry after 4s", err)
+	}
+}
+
+// TestAuthorizeRecordsAnyValidBefore: an authorization may stay valid up to 2^256-1 seconds, as
+// the token and the reference allow; its record says until when in a time both stores keep,
+// never a wrapped-around date in the past that would make a pending settlement look expired.
+func TestAuthorizeRecordsAnyValidBefore(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	huge := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+	cases := []struct {
+		validBefore *big.Int
+		want        time.Time
+	}{
+		{big.NewInt(now.Unix() + 60), now.Add(time.Minute)},
+		{big.NewInt(253_402_300_799), time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)},
+		{big.NewInt(253_402_300_800), time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)},
+		{new(big.Int).Lsh(big.NewInt(1), 63), time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)},
+		{huge, time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC)},
+	}
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := exact.Offer{Network: "eip155:1337", Asset: common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+		Name: "USD Coin", Version: "2", PayTo: common.HexToAddress("0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"), MaxTimeoutSeconds: 60}
+	domain, err := offer.Domain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := offer.Requirements(big.NewInt(1000))
+	for i, tc := range cases {
+		a := exact.Authorization{From: crypto.PubkeyToAddress(key.PublicKey), To: offer.PayTo, Value: big.NewInt(1000),
+			ValidAfter: big.NewInt(0), ValidBefore: tc.validBefore, Nonce: common.BigToHash(big.NewInt(int64(i)))}
+		sig, err := evmsig.SignDigest(key, a.Digest(domain.Separator()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(exact.Payload{Signature: sig, Authorization: a})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ledger, chain := &fakeLedger{}, &fakeChain{}
+		e := &Exact{Offer: offer, Ledger: ledger, Chain: chain, Verifier: &exact.Verifier{Chain: chain, Now: func() time.Time { return now }}}
+		p := &x402.PaymentPayload{X402Version: x402.Version, Accepted: req, Payload: raw}
+		if _, err := e.Authorize(context.Background(), req, p, paywall.RequestInfo{}); err != nil {
+			t.Fatalf("validBefore %s: %v", tc.validBefore, err)
+		}
+		if got := ledger.reserved[0].ValidBefore; !got.Equal(tc.want) {
+			t.Errorf("validBefore %s recorded as %s, want %s", tc.validBefore, got, tc.want)
+		}
+	}
+}
+
+// TestCompleteSendsTheSignatureAsVerified: a key's signature goes out in the (v, r, s) form every
+// EIP-3009 token has, v made 27 or 28 as tokens require; a payer contract's goes out byte for
+// byte in the (bytes signature) form, since the contract judges those very bytes.
+func TestCompleteSendsTheSignatureAsVerified(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	a := exact.Authorization{From: common.HexToAddress("0xa11e"), To: common.HexToAddress("0xb0b"), Value: big.NewInt(1000),
+		ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(now.Unix() + 60), Nonce: common.HexToHash("0x01")}
+	keySig := append(bytes.Repeat([]byte{0x11}, 64), 1) // v as parity
+	contractSig := bytes.Repeat([]byte{0x22}, 300)
+	normalized := append(bytes.Repeat([]byte{0x11}, 64), 28)
+	wantKey, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, normalized)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantContract, err := evm.TransferWithAuthorizationBytesData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, contractSig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		sig        []byte
+		byContract bool
+		want       []byte
+	}{
+		"key":      {keySig, false, wantKey},
+		"contract": {contractSig, true, wantContract},
+	} {
+		chain := &fakeChain{}
+		e := &Exact{Ledger: &fakeLedger{}, Chain: chain, Now: func() time.Time { return now }}
+		charge := &exactCharge{e: e, id: 1, network: "eip155:1337", v: &exact.Verified{
+			Payload: exact.Payload{Signature: tc.sig, Authorization: a}, SignedByContract: tc.byContract,
+		}}
+		if _, err := charge.Complete(context.Background()); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !bytes.Equal(chain.data, tc.want) {
+			t.Errorf("%s: sent %x\nwant %x", name, chain.data, tc.want)
+		}
 	}
 }

@@ -102,8 +102,11 @@ func (r *Reconciler) reconcile(ctx context.Context, p store.Payment, now time.Ti
 	receipt, err := r.Chain.WaitMined(wctx, hash)
 	cancel()
 	switch {
-	case err == nil:
+	case err == nil && authorizationUsed(receipt, common.HexToAddress(p.Asset), common.HexToAddress(p.Payer), common.HexToHash(p.Nonce)):
 		return true, r.Ledger.MarkSettled(ctx, p.ID, receipt.TxHash.Hex())
+	case err == nil:
+		// Mined, but the payment's own transfer is not in it: it failed inside a batch.
+		return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactTransactionFailed))
 	case errors.Is(err, evm.ErrTxFailed):
 		return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactTransactionFailed))
 	}

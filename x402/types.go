@@ -75,7 +75,9 @@ type SettlementResponse struct {
 
 // SameOffer reports whether two requirements name the same offer: the fields a client may not
 // change (scheme, network, amount, asset, payTo). Addresses compare case-insensitively and
-// amounts by value, so "010000" names the same amount as "10000".
+// amounts as canonical decimal strings (ParseAmount), so "010000" names no amount. The reference
+// also compares the other members; a payment is verified against the server's own requirement,
+// never the payer's copy, so they need not match (see interop's differential test).
 func SameOffer(a, b PaymentRequirements) bool {
 	return a.Scheme == b.Scheme && a.Network == b.Network && sameAmount(a.Amount, b.Amount) &&
 		strings.EqualFold(a.Asset, b.Asset) && strings.EqualFold(a.PayTo, b.PayTo)

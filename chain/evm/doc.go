@@ -1,6 +1,7 @@
 // Package evm is Payper's adapter to an EVM chain over JSON-RPC, and the only package that imports
 // go-ethereum's RPC client. It checks every endpoint's chain id at dial time, reads token state
-// for payment verification, and sends transactions from one settler key with a local nonce
+// for payment verification (and asks smart-wallet payers about their signatures, ERC-1271), and
+// sends transactions from one settler key with a local nonce
 // allocator, signing each transaction before broadcast so its hash can be recorded first
 // (write-ahead).
 //

@@ -149,6 +149,7 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 		InclusionMargin: margin,
 		Now:             g.now,
 		Logger:          g.log.With("component", "settle"),
+		Batcher:         g.batcher(),
 	}
 	methods := []paywall.Method{method}
 	if cfg.Channels.Enabled {
@@ -175,6 +176,16 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 		return nil, err
 	}
 	return pw.Wrap(upstream), nil
+}
+
+// batcher gathers exact settlements that complete together into one transaction, or is nil when
+// settlement.batchMax is 1.
+func (g *Gateway) batcher() *settle.Batcher {
+	s := g.cfg.Settlement
+	if s.BatchMax <= 1 {
+		return nil
+	}
+	return &settle.Batcher{Chain: g.chain, Window: s.BatchWindow, MaxBatch: s.BatchMax, Logger: g.log.With("component", "batcher")}
 }
 
 // channelMethod builds batch-settlement on the canonical escrow, with the settler key as the
@@ -289,6 +300,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	jobs.Go(func() { g.chain.WatchSettlerFunds(recCtx, time.Minute) })
 	if g.claimer != nil {
 		jobs.Go(func() { g.claimer.Run(recCtx, g.cfg.Channels.ClaimInterval) })
+		jobs.Go(func() { g.releaseExpiredCharges(recCtx) })
 	}
 	if g.watcher != nil {
 		if err := g.watcher.Start(ctx); err != nil {
@@ -313,6 +325,25 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// releaseExpiredCharges gives back, soon after they expire, the channel charges that processes
+// which died left in flight, so that their payers can spend or take back that money without
+// waiting for a claim round.
+func (g *Gateway) releaseExpiredCharges(ctx context.Context) {
+	every := min(max(g.channels.InFlightFor/4, time.Second), 30*time.Second)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		if n, err := g.store.ReleaseExpiredCharges(ctx, time.Now()); err != nil {
+			g.log.Warn("giving back expired in-flight charges failed", "err", err)
+		} else if n > 0 {
+			g.log.Warn("gave back charges whose requests were never answered", "count", n)
+		}
+	}
 }
 
 // Close releases the store and the chain connection.

@@ -110,7 +110,7 @@ func TestGatewayKilledAtEachExactStep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cfg.MaxTimeoutSeconds = 10 // an authorization that never went out expires soon
+			cfg.MaxTimeoutSeconds = 20 // an authorization that never went out expires soon, with room for a slow (race-instrumented) request
 			cfg.SettlementTimeout = 3 * time.Second
 			cfgPath, dbPath := writeConfig(t, cfg), filepath.Join(dir, "payper.db")
 			payer := account(s.payer)

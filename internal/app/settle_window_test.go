@@ -8,6 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/config"
+	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
@@ -42,7 +43,14 @@ func TestExpiringAuthorizationIsNeverBroadcast(t *testing.T) {
 	p := signPayment(t, payer.Key, req) // valid for maxTimeoutSeconds (60 s) from now
 	nonce, balance := e.pendingNonce(settler), e.balance(payer.Address)
 	margin := gw.cfg.Settlement.InclusionMargin
-	up.during = func() { clock.Advance(time.Duration(req.MaxTimeoutSeconds)*time.Second - margin + time.Second) }
+	pl, err := exact.ParsePayload(p.Payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While the upstream works, time moves to a second inside the margin before validBefore
+	// (set from the authorization itself, not from when the clock was made).
+	validBefore := time.Unix(pl.Authorization.ValidBefore.Int64(), 0)
+	up.during = func() { clock.Set(validBefore.Add(-margin + time.Second)) }
 	r := send(t, "GET", url, encode(t, p))
 	up.during = nil
 	if r.status != 402 || r.settlement == nil || r.settlement.Success ||

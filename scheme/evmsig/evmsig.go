@@ -1,7 +1,7 @@
 // Package evmsig holds the EIP-712 and signature plumbing both payment schemes share: domains and
-// their separators, typed-data digests, CAIP-2 chain ids, and signing and recovery the way EVM
+// their separators, typed-data digests, CAIP-2 chain ids, signing and recovery the way EVM
 // contracts accept signatures (65 bytes, v in {27, 28} or {0, 1}, low s only), so a signature the
-// contracts would reject never verifies here.
+// contracts would reject never verifies here, and the unwrapping of ERC-6492 signatures.
 package evmsig
 
 import (

@@ -147,7 +147,13 @@ func TestVerify(t *testing.T) {
 		{"value above", resign(t, valid, payer, domain, func(a *Authorization) { a.Value = big.NewInt(1001) }), rich, x402.ReasonExactValueMismatch},
 		{"expires too soon", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() + 5) }), rich, x402.ReasonExactValidBefore},
 		{"expired", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() - 1) }), rich, x402.ReasonExactValidBefore},
-		{"overlong window", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidBefore = big.NewInt(4_102_444_800) }), rich, x402.ReasonExactValidBefore},
+		// The reference refuses neither: how long a payer lets its authorization live is its
+		// own business, whatever maxTimeoutSeconds the offer said.
+		{"window longer than maxTimeoutSeconds", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() + 3600) }), rich, nil},
+		{"valid until year 2100", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidBefore = big.NewInt(4_102_444_800) }), rich, nil},
+		{"valid until 2^256-1", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidBefore = maxUint256() }), rich, nil},
+		{"exactly the margin left", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidBefore = big.NewInt(testNow.Unix() + 6) }), rich, nil},
+		{"valid from now", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidAfter = big.NewInt(testNow.Unix()) }), rich, nil},
 		{"not yet valid", resign(t, valid, payer, domain, func(a *Authorization) { a.ValidAfter = big.NewInt(testNow.Unix() + 60) }), rich, x402.ReasonExactValidAfter},
 		{"nonce used", valid, chainState{balance: big.NewInt(1_000_000), used: true}, x402.ReasonExactNonceAlreadyUsed},
 		{"poor payer", valid, chainState{balance: big.NewInt(999)}, x402.ReasonExactInsufficientBalance},
@@ -167,6 +173,38 @@ func TestVerify(t *testing.T) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
 		})
+	}
+}
+
+func maxUint256() *big.Int {
+	return new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
+}
+
+// TestExpiresWithin: the reference's rule, validBefore >= now + margin in whole seconds, and an
+// authorization expiring this very second is expired whatever the margin.
+func TestExpiresWithin(t *testing.T) {
+	now := time.Unix(1_800_000_000, 400_000_000)
+	sec := now.Unix()
+	cases := []struct {
+		validBefore *big.Int
+		margin      time.Duration
+		want        bool
+	}{
+		{big.NewInt(sec + 6), 6 * time.Second, false},
+		{big.NewInt(sec + 5), 6 * time.Second, true},
+		{big.NewInt(sec + 10), 10 * time.Second, false},
+		{big.NewInt(sec + 9), 10 * time.Second, true},
+		{big.NewInt(sec + 6), 6500 * time.Millisecond, false}, // now + 6.5 s is still second sec+6
+		{big.NewInt(sec + 1), 0, false},
+		{big.NewInt(sec), 0, true},
+		{big.NewInt(sec), 100 * time.Millisecond, true},
+		{big.NewInt(0), 0, true},
+		{maxUint256(), 6 * time.Second, false},
+	}
+	for _, tc := range cases {
+		if got := ExpiresWithin(tc.validBefore, now, tc.margin); got != tc.want {
+			t.Errorf("ExpiresWithin(now%+d s, margin %s) = %v, want %v", tc.validBefore.Int64()-sec, tc.margin, got, tc.want)
+		}
 	}
 }
 

@@ -1,0 +1,54 @@
+package settle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/internal/failpoint"
+	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/x402"
+)
+
+// settleBatched settles the payment through the batcher: with the other payments completing at
+// the same time, in one transaction. Its own outcome is read from the receipt's logs, so a
+// payment that failed inside a mined batch is a failure, however the batch went.
+func (c *exactCharge) settleBatched(ctx context.Context, data []byte) (*x402.SettlementResponse, error) {
+	a := c.v.Payload.Authorization
+	o := c.e.Batcher.Settle(ctx, Transfer{
+		Token: c.v.Token, Authorizer: a.From, Nonce: a.Nonce, Data: data,
+		OnSigned: c.recordSigned(ctx),
+		OnSent:   func() { failpoint.Hit(failpoint.ExactBroadcast) },
+	})
+	switch {
+	case o.Receipt != nil && o.Used:
+		return c.settled(ctx, o.Receipt), nil
+	case o.Receipt != nil:
+		// Mined, but this transfer did not happen (its call failed inside the batch, or the
+		// transaction reverted): nothing moved for it.
+		reason := c.diagnose(ctx, &evm.RevertError{Err: errors.New("the transfer failed in its settlement transaction")})
+		if reason == x402.ReasonExactTransactionSimFailed {
+			reason = x402.ReasonExactTransactionFailed
+		}
+		c.fail(ctx, reason)
+		return nil, x402.Failf(reason, "the payment's transfer failed in settlement transaction %s", o.Tx.Hex())
+	case o.Tx != (common.Hash{}):
+		// Sent and not mined yet (or its broadcast had no usable answer): the record stays
+		// submitted and the reconciler finishes it. The response is withheld.
+		return nil, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+o.Tx.Hex()+" is not mined yet", o.Err)
+	case errors.Is(o.Err, evm.ErrSettlerUnfunded):
+		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", o.Err)
+		c.fail(ctx, x402.ReasonUnexpectedSettleError)
+		return nil, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
+			fmt.Errorf("%w: %w", paywall.ErrUnavailable, o.Err))
+	case errors.Is(o.Err, evm.ErrBroadcastUnknown), errors.Is(o.Err, context.Canceled), errors.Is(o.Err, context.DeadlineExceeded):
+		return nil, x402.Fail(x402.ReasonSettlementPending, "the settlement's outcome is not known yet", o.Err)
+	default:
+		reason := c.diagnose(ctx, o.Err)
+		c.fail(ctx, reason)
+		return nil, x402.Fail(reason, "the payment could not be settled", o.Err)
+	}
+}
