@@ -3,8 +3,8 @@
 // simulated beacon with period 0), so transactions are mined as they reach
 // the pool, at most one block a second so that the chain's clock never runs
 // ahead of the wall clock (see sealer). It survives a kill of its process
-// (see storage). It serves JSON-RPC over HTTP for external clients and can
-// pre-place contracts into genesis at fixed addresses.
+// (see storage). It serves JSON-RPC over HTTP and WebSocket, on one port, for
+// external clients and can pre-place contracts into genesis at fixed addresses.
 //
 // It is for local development and tests only. It does not import other
 // project packages; callers pass balances and contract bytecode in.
@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,8 +48,9 @@ var ErrGenesisMismatch = errors.New("devchain: data dir holds a different genesi
 
 // Config configures a dev chain. The zero value is usable.
 type Config struct {
-	// ListenAddr is the HTTP JSON-RPC address; port 0 picks a free port and
-	// an empty host listens on all interfaces. Default DefaultListenAddr.
+	// ListenAddr is the JSON-RPC address, HTTP and WebSocket alike; port 0
+	// picks a free port and an empty host listens on all interfaces. Default
+	// DefaultListenAddr.
 	ListenAddr string
 	// DataDir keeps the chain across restarts, a killed process included (every block a
 	// client could read is on disk; see storage); "" keeps it in memory.
@@ -68,6 +70,11 @@ type Config struct {
 	// parent, so under load the chain's clock then runs ahead of the wall
 	// clock. For tests that need many blocks quickly; see sealer.
 	Unpaced bool
+	// Period, when set, seals a block every Period whether transactions
+	// wait or not, as a public chain does (a 2 s chain: 2 * time.Second),
+	// instead of on demand. Whole seconds, at least one: a block's timestamp
+	// is in seconds and never behind its parent's. Unpaced is then ignored.
+	Period time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -92,6 +99,7 @@ type Chain struct {
 	eth     *eth.Ethereum
 	sealer  *sealer
 	rpcURL  string
+	wsURL   string
 	chainID *big.Int
 
 	closeOnce sync.Once
@@ -105,6 +113,9 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	cfg = cfg.withDefaults()
 	if cfg.GasLimit < params.MinGasLimit {
 		return nil, fmt.Errorf("devchain: gas limit %d below minimum %d", cfg.GasLimit, params.MinGasLimit)
+	}
+	if cfg.Period != 0 && (cfg.Period < time.Second || cfg.Period%time.Second != 0) {
+		return nil, fmt.Errorf("devchain: period %s is not a whole number of seconds", cfg.Period)
 	}
 	genesis, err := buildGenesis(cfg)
 	if err != nil {
@@ -131,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 	if err := checkStoredGenesis(stack, genesis.ToBlock().Hash()); err != nil {
 		return nil, errors.Join(err, stack.Close())
 	}
-	backend, sealer, err := registerServices(stack, ethConfig(cfg, genesis, store), cfg.Unpaced)
+	backend, sealer, err := registerServices(stack, ethConfig(cfg, genesis, store), pacing{unpaced: cfg.Unpaced, period: cfg.Period})
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +160,7 @@ func Start(ctx context.Context, cfg Config) (*Chain, error) {
 		eth:     backend,
 		sealer:  sealer,
 		rpcURL:  dialableURL(stack.HTTPEndpoint()),
+		wsURL:   dialableURL(stack.WSEndpoint()),
 		chainID: new(big.Int).SetUint64(cfg.ChainID),
 	}
 	if err := waitReady(ctx, c.rpcURL, c.chainID); err != nil {
@@ -180,7 +192,7 @@ func checkStoredGenesis(stack *node.Node, want common.Hash) error {
 // registerServices adds the eth service, the log filter API, the
 // simulated beacon and its sealer to stack, mirroring what geth does for
 // --dev. On error the node is closed.
-func registerServices(stack *node.Node, ethCfg *ethconfig.Config, unpaced bool) (*eth.Ethereum, *sealer, error) {
+func registerServices(stack *node.Node, ethCfg *ethconfig.Config, pace pacing) (*eth.Ethereum, *sealer, error) {
 	backend, err := eth.New(stack, ethCfg)
 	if err != nil {
 		var mismatch *core.GenesisMismatchError
@@ -208,7 +220,7 @@ func registerServices(stack *node.Node, ethCfg *ethconfig.Config, unpaced bool) 
 			abandon(stack))
 	}
 	stack.RegisterLifecycle(beacon)
-	sealer := newSealer(backend, beacon, unpaced)
+	sealer := newSealer(backend, beacon, pace)
 	stack.RegisterLifecycle(sealer)
 	return backend, sealer, nil
 }
@@ -277,6 +289,10 @@ func (c *Chain) AdjustTime(ctx context.Context, d time.Duration) error {
 // configured one was 0.
 func (c *Chain) RPCURL() string { return c.rpcURL }
 
+// WSURL returns the WebSocket JSON-RPC URL (the same port as RPCURL), for
+// clients that subscribe to new heads or logs.
+func (c *Chain) WSURL() string { return c.wsURL }
+
 // ChainID returns the chain id (a fresh copy).
 func (c *Chain) ChainID() *big.Int { return new(big.Int).Set(c.chainID) }
 
@@ -307,7 +323,14 @@ func nodeConfig(cfg Config, host string, port int) *node.Config {
 		HTTPModules: []string{"eth", "net", "web3", "txpool", "debug"},
 		// The node holds no keys, and callers may reach it under any host
 		// name (containers, LAN), so host-header filtering is off.
-		HTTPVirtualHosts:     []string{"*"},
+		HTTPVirtualHosts: []string{"*"},
+		// WebSocket on the same port as HTTP (geth serves both on one
+		// listener when the ports match), for subscriptions; for the same
+		// reason as above, from any origin.
+		WSHost:               host,
+		WSPort:               port,
+		WSModules:            []string{"eth", "net", "web3"},
+		WSOrigins:            []string{"*"},
 		HTTPTimeouts:         rpc.DefaultHTTPTimeouts,
 		BatchRequestLimit:    node.DefaultConfig.BatchRequestLimit,
 		BatchResponseMaxSize: node.DefaultConfig.BatchResponseMaxSize,
@@ -371,7 +394,10 @@ func reserveListenAddr(addr string) (string, int, error) {
 // dialableURL turns the node's endpoint into a URL a local client can dial,
 // replacing a wildcard listen host with loopback.
 func dialableURL(endpoint string) string {
-	hostPort := endpoint[len("http://"):]
+	scheme, hostPort, ok := strings.Cut(endpoint, "://")
+	if !ok {
+		return endpoint
+	}
 	host, port, err := net.SplitHostPort(hostPort)
 	if err != nil {
 		return endpoint
@@ -379,5 +405,5 @@ func dialableURL(endpoint string) string {
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return scheme + "://" + net.JoinHostPort(host, port)
 }

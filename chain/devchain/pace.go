@@ -21,11 +21,13 @@ import (
 // block is sealed per second, its timestamp is the current second, and the chain's clock never
 // runs ahead. A transaction that arrives when no block was sealed in the current second is mined
 // at once; under load, one waits for the next second at most.
+//
+// With a period, blocks come on a fixed beat instead, empty or not, as on a public chain.
 type sealer struct {
-	beacon  *catalyst.SimulatedBeacon
-	pool    *txpool.TxPool
-	chain   *core.BlockChain
-	unpaced bool
+	beacon *catalyst.SimulatedBeacon
+	pool   *txpool.TxPool
+	chain  *core.BlockChain
+	pace   pacing
 
 	mu       sync.Mutex // one seal at a time: the beacon is not safe for concurrent use
 	lastSeal time.Time  // wall time of the last seal; guarded by mu
@@ -35,9 +37,16 @@ type sealer struct {
 	jobs sync.WaitGroup
 }
 
-func newSealer(backend *eth.Ethereum, beacon *catalyst.SimulatedBeacon, unpaced bool) *sealer {
+// pacing is when the sealer seals: on demand, paced to a block a second unless unpaced, or every
+// period.
+type pacing struct {
+	unpaced bool
+	period  time.Duration
+}
+
+func newSealer(backend *eth.Ethereum, beacon *catalyst.SimulatedBeacon, pace pacing) *sealer {
 	return &sealer{
-		beacon: beacon, pool: backend.TxPool(), chain: backend.BlockChain(), unpaced: unpaced,
+		beacon: beacon, pool: backend.TxPool(), chain: backend.BlockChain(), pace: pace,
 		// As if a block was just sealed: a reopened chain that is ahead gets its next block a
 		// second from now.
 		lastSeal: time.Now(),
@@ -68,8 +77,30 @@ func (s *sealer) Start() error {
 			}
 		}
 	})
-	s.jobs.Go(s.loop)
+	if s.pace.period > 0 {
+		s.jobs.Go(s.beat)
+	} else {
+		s.jobs.Go(s.loop)
+	}
 	return nil
+}
+
+// beat seals a block every period, whatever the pool holds, on a schedule that does not drift
+// by the time each seal takes.
+func (s *sealer) beat() {
+	next := time.Now().Add(s.pace.period)
+	for {
+		select {
+		case <-time.After(time.Until(next)):
+			s.seal()
+		case <-s.quit:
+			return
+		}
+		next = next.Add(s.pace.period)
+		if now := time.Now(); next.Before(now) {
+			next = now.Add(s.pace.period) // a seal took longer than a period: skip the beats missed
+		}
+	}
 }
 
 // Stop implements node.Lifecycle. It is registered after the eth service, so it stops first.
@@ -103,7 +134,7 @@ func (s *sealer) loop() {
 
 // next is when the next block may be sealed.
 func (s *sealer) next() time.Time {
-	if s.unpaced {
+	if s.pace.unpaced {
 		return time.Time{}
 	}
 	s.mu.Lock()

@@ -163,3 +163,52 @@ func TestChainAheadKeepsMining(t *testing.T) {
 		cancel()
 	}
 }
+
+// TestPeriodSealsOnABeat: with a period, blocks come on a fixed beat, empty ones included, each
+// about a period after the one before; a WebSocket subscriber on the same port as HTTP sees every
+// one of them pushed to it.
+func TestPeriodSealsOnABeat(t *testing.T) {
+	ctx := testContext(t)
+	chain, _ := startChain(t, Config{Alloc: devAlloc(1), Period: time.Second})
+	ws, err := ethclient.DialContext(ctx, chain.WSURL())
+	if err != nil {
+		t.Fatalf("dial %s: %v", chain.WSURL(), err)
+	}
+	defer ws.Close()
+	heads := make(chan *types.Header, 8)
+	sub, err := ws.SubscribeNewHead(ctx, heads)
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	defer sub.Unsubscribe()
+	var arrivals []time.Time
+	var last uint64
+	for len(arrivals) < 4 {
+		select {
+		case h := <-heads:
+			if last != 0 && h.Number.Uint64() != last+1 {
+				t.Fatalf("head %d after %d", h.Number, last)
+			}
+			last = h.Number.Uint64()
+			arrivals = append(arrivals, time.Now())
+		case err := <-sub.Err():
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
+		}
+	}
+	for i := 1; i < len(arrivals); i++ {
+		// Generous: the machine may be busy; an on-demand chain would seal no block at all here.
+		if gap := arrivals[i].Sub(arrivals[i-1]); gap < 700*time.Millisecond || gap > 1500*time.Millisecond {
+			t.Errorf("block %d came %v after the one before, want about a second", i, gap)
+		}
+	}
+}
+
+func TestPeriodMustBeWholeSeconds(t *testing.T) {
+	for _, p := range []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond} {
+		if _, err := Start(testContext(t), Config{ListenAddr: "127.0.0.1:0", Period: p}); err == nil {
+			t.Errorf("period %s accepted", p)
+		}
+	}
+}

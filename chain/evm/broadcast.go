@@ -99,8 +99,18 @@ const broadcastNotDelivered broadcastOutcome = -1
 // certain, to the others as well: the same signed bytes, so however many nodes get them there is
 // one transaction. A refusal counts only when no endpoint before it may have taken the
 // transaction, and only once no endpoint knows the transaction (see recheckRefusal). err is the
-// answer behind a refused or unknown outcome.
+// answer behind a refused or unknown outcome. A transaction that may be in a pool nudges the
+// head follower: a chain that mines on demand has its block at once.
 func (c *Client) broadcast(ctx context.Context, tx *types.Transaction) (broadcastOutcome, error) {
+	outcome, err := c.deliver(ctx, tx)
+	if outcome == broadcastSent || outcome == broadcastUnknown {
+		c.heads.nudge()
+	}
+	return outcome, err
+}
+
+// deliver is broadcast without the nudge.
+func (c *Client) deliver(ctx context.Context, tx *types.Transaction) (broadcastOutcome, error) {
 	start := int(c.preferred.Load())
 	var firstErr error
 	reached := false // an endpoint may hold the transaction

@@ -27,8 +27,6 @@ type Options struct {
 	SettlerKey *ecdsa.PrivateKey
 	// CallTimeout bounds each RPC call (default 10 s).
 	CallTimeout time.Duration
-	// PollInterval is the first receipt poll delay; it doubles up to 1 s (default 50 ms).
-	PollInterval time.Duration
 	// Confirmations is how many blocks must contain a transaction, counting its own, before it is
 	// final (default 1).
 	Confirmations uint64
@@ -64,9 +62,6 @@ func (o Options) withDefaults() Options {
 	if o.CallTimeout <= 0 {
 		o.CallTimeout = 10 * time.Second
 	}
-	if o.PollInterval <= 0 {
-		o.PollInterval = 50 * time.Millisecond
-	}
 	if o.UnknownBroadcastWait <= 0 {
 		o.UnknownBroadcastWait = time.Minute
 	}
@@ -101,10 +96,12 @@ type Client struct {
 	allOpen   atomic.Bool  // every endpoint's breaker is open
 	// aboveCeiling: fees were last found above MaxFeePerGas (logged when it changes)
 	aboveCeiling atomic.Bool
+	noMulticall  atomic.Bool // the chain has no Multicall3: PaymentState batches instead
 	chainID      *big.Int
 	opts         Options
 	log          *slog.Logger
 	sender       *sender // nil when read-only
+	heads        *headFollower
 }
 
 // Dial connects to rawURL and checks that it serves chain wantChainID (nil accepts any chain).
@@ -124,6 +121,7 @@ func DialEndpoints(ctx context.Context, urls []string, wantChainID *big.Int, opt
 	}
 	opts = opts.withDefaults()
 	c := &Client{opts: opts, log: opts.Logger}
+	c.heads = newHeadFollower(c)
 	for i, raw := range urls {
 		e := &endpoint{name: endpointName(i, raw), url: raw}
 		rc, err := rpc.DialOptions(ctx, raw)
@@ -189,8 +187,9 @@ func (c *Client) SettlerAddress() common.Address {
 	return c.sender.from
 }
 
-// Close closes the connections.
+// Close stops following the chain's head and closes the connections.
 func (c *Client) Close() {
+	c.heads.close()
 	for _, e := range c.eps {
 		if e.eth != nil {
 			e.eth.Close()

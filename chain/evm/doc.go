@@ -10,4 +10,10 @@
 // transaction the settler signs is kept until mined, so that a lost one is broadcast again, a
 // nonce gap filled, a nonce that ran ahead of a rewound chain moved back, and a slow one replaced
 // with higher fees up to a ceiling; and the settler's gas balance is watched.
+//
+// Waiting for receipts wastes no time and few calls: one head follower per client (heads.go)
+// subscribes to new heads over a WebSocket endpoint, or polls the head paced by the chain's block
+// time, just before each block is due (pace.go); every waiter looks at its receipt when a new
+// head arrives, and not on a timer of its own. Verification reads a payment's nonce state and
+// the payer's balance in one call (state.go).
 package evm

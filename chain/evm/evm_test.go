@@ -15,6 +15,7 @@ import (
 
 	"github.com/payper/payper/chain/devchain"
 	"github.com/payper/payper/chain/devkeys"
+	"github.com/payper/payper/contracts/multicall3"
 	"github.com/payper/payper/contracts/testusdc"
 	"github.com/payper/payper/internal/faultrpc"
 )
@@ -22,7 +23,13 @@ import (
 var tokenAddr = common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
 
 // startChain runs a dev chain with the test token, which credits accounts 0–3.
-func startChain(t *testing.T) *devchain.Chain {
+func startChain(t testing.TB) *devchain.Chain {
+	t.Helper()
+	return startChainWith(t, devchain.Config{})
+}
+
+// startChainWith is startChain with cfg's Period and Unpaced.
+func startChainWith(t testing.TB, cfg devchain.Config) *devchain.Chain {
 	t.Helper()
 	accts := devkeys.DevAccounts(4)
 	token := testusdc.NewTestUSDC()
@@ -33,9 +40,10 @@ func startChain(t *testing.T) *devchain.Chain {
 		mints = append(mints, devchain.GenesisCall{From: accts[0].Address, Data: token.PackMint(a.Address, big.NewInt(1_000_000))})
 	}
 	chain, err := devchain.Start(context.Background(), devchain.Config{
-		ListenAddr: "127.0.0.1:0", Alloc: alloc,
+		ListenAddr: "127.0.0.1:0", Alloc: alloc, Period: cfg.Period, Unpaced: cfg.Unpaced,
 		Contracts: []devchain.GenesisContract{{Address: tokenAddr, Deployer: accts[0].Address,
-			InitCode: append(testusdc.CreationCode(), token.PackConstructor(accts[0].Address)...), Calls: mints}},
+			InitCode: append(testusdc.CreationCode(), token.PackConstructor(accts[0].Address)...), Calls: mints},
+			{Address: multicall3.Address, Deployer: accts[0].Address, InitCode: multicall3.CreationCode()}},
 	})
 	if err != nil {
 		t.Fatal(err)

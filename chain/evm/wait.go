@@ -14,26 +14,38 @@ import (
 // receiptReader is the part of the node WaitMined reads.
 type receiptReader interface {
 	TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error)
-	BlockNumber(ctx context.Context) (uint64, error)
 }
 
-// WaitMined polls for the receipt of hash until it has the configured confirmations or ctx ends.
-// With more than one confirmation the receipt is read again once deep enough: if a reorg dropped
-// the transaction or moved it to another block, the wait starts over from the new state. A
-// receipt with status 0 returns ErrTxFailed along with the receipt. Receipts are looked up on
-// every endpoint.
+// headSource tells a waiter when to look at its receipt again, and how high the chain is.
+type headSource interface {
+	// Changed receives when a new head arrived, or after a quiet spell, to look anyway.
+	Changed() <-chan struct{}
+	// Head is the newest head seen, 0 before the first.
+	Head() uint64
+}
+
+// WaitMined waits for the receipt of hash until it has the configured confirmations or ctx ends.
+// The receipt is looked at when the wait begins and then at each new head of the chain, which
+// the client follows once for all its waiters (see headFollower): over a subscription when an
+// endpoint is a WebSocket one, otherwise by polling paced by the chain's block time. With more
+// than one confirmation the receipt is read again once deep enough: if a reorg dropped the
+// transaction or moved it to another block, the wait starts over from the new state. A receipt
+// with status 0 returns ErrTxFailed along with the receipt. Receipts are looked up on every
+// endpoint.
 //
 // For a transaction this client's settler signed, the wait also keeps the account moving: it
 // re-broadcasts what no node holds, fills nonce gaps and replaces a transaction not mined within
 // ReplaceAfter (see repairLocked). The receipt returned is then that of whichever variant of the
 // transaction was mined, which may not be hash; it is ErrNonceTaken when none can be.
 func (c *Client) WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
+	w := c.heads.watch()
+	defer w.Close()
 	if c.sender != nil {
 		if fl := c.sender.flightOf(hash); fl != nil {
-			return c.waitFlight(ctx, fl)
+			return c.waitFlight(ctx, w, fl)
 		}
 	}
-	return c.waitMined(ctx, clientReader{c}, hash, nil)
+	return c.waitMined(ctx, clientReader{c}, w, hash, nil)
 }
 
 // clientReader reads receipts and the head through the client's endpoints.
@@ -42,8 +54,6 @@ type clientReader struct{ c *Client }
 func (r clientReader) TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
 	return r.c.lookupReceipt(ctx, hash)
 }
-
-func (r clientReader) BlockNumber(ctx context.Context) (uint64, error) { return r.c.BlockNumber(ctx) }
 
 // lookupReceipt asks the endpoints for hash's receipt until one has it (ethereum.NotFound when
 // none does).
@@ -57,17 +67,18 @@ func (c *Client) lookupReceipt(ctx context.Context, hash common.Hash) (*types.Re
 	return r, err
 }
 
-// waitFlight waits for any variant of fl to be mined, repairing the account every RecheckEvery.
-func (c *Client) waitFlight(ctx context.Context, fl *flight) (*types.Receipt, error) {
+// waitFlight waits for any variant of fl to be mined, looking at each new head, and repairs the
+// account every RecheckEvery.
+func (c *Client) waitFlight(ctx context.Context, heads headSource, fl *flight) (*types.Receipt, error) {
 	s := c.sender
-	delay := c.opts.PollInterval
-	recheck := c.now().Add(c.opts.RecheckEvery)
+	recheck := time.NewTimer(c.opts.RecheckEvery)
+	defer recheck.Stop()
 	for {
 		unsure := false // a lookup failed: no receipt is not proof of none
 		for _, h := range s.variants(fl) {
 			r, err := c.lookupReceipt(ctx, h)
 			if err == nil {
-				r, err = c.waitMined(ctx, clientReader{c}, h, r)
+				r, err = c.waitMined(ctx, clientReader{c}, heads, h, r)
 				if r != nil && (err == nil || errors.Is(err, ErrTxFailed)) {
 					s.land(fl, h)
 				}
@@ -83,20 +94,32 @@ func (c *Client) waitFlight(ctx context.Context, fl *flight) (*types.Receipt, er
 		if !unsure && s.passedFor(fl) > 2*c.opts.RecheckEvery {
 			return nil, fmt.Errorf("%w: nonce %d of transaction %s", ErrNonceTaken, fl.nonce, s.variants(fl)[0])
 		}
-		if !c.now().Before(recheck) {
+		if err := c.nextLook(ctx, heads, recheck, fl); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// nextLook waits for a new head, repairing the account each time recheck fires meanwhile. A
+// repair that finds the chain's nonce past fl's ends the wait at once: fl is mined, or its nonce
+// taken.
+func (c *Client) nextLook(ctx context.Context, heads headSource, recheck *time.Timer, fl *flight) error {
+	s := c.sender
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("evm: waiting for %s: %w", s.variants(fl)[0], ctx.Err())
+		case <-heads.Changed():
+			return nil
+		case <-recheck.C:
 			if err := s.repair(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("checking the settler's nonces failed", "err", err)
 			}
-			recheck = c.now().Add(c.opts.RecheckEvery)
-			delay = c.opts.PollInterval // a repair may have sent something: look again soon
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("evm: waiting for %s: %w", s.variants(fl)[0], ctx.Err())
-		case <-time.After(max(0, min(delay, recheck.Sub(c.now())))):
-		}
-		if delay < time.Second {
-			delay *= 2
+			recheck.Reset(c.opts.RecheckEvery)
+			// Anything a repair sent is mined in a later block: the next head brings the look.
+			if s.passedFor(fl) > 0 {
+				return nil
+			}
 		}
 	}
 }
@@ -131,9 +154,9 @@ func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte
 	return tx.Hash(), werr
 }
 
-// waitMined waits for hash on chain; first, when known, is its receipt already read.
-func (c *Client) waitMined(ctx context.Context, chain receiptReader, hash common.Hash, first *types.Receipt) (*types.Receipt, error) {
-	delay := c.opts.PollInterval
+// waitMined waits for hash on chain, looking at each new head; first, when known, is its receipt
+// already read.
+func (c *Client) waitMined(ctx context.Context, chain receiptReader, heads headSource, hash common.Hash, first *types.Receipt) (*types.Receipt, error) {
 	receipt := first // the latest receipt seen, nil while none is known
 	for {
 		if receipt == nil {
@@ -146,7 +169,7 @@ func (c *Client) waitMined(ctx context.Context, chain receiptReader, hash common
 			}
 		}
 		if receipt != nil {
-			final, next, err := c.settled(ctx, chain, hash, receipt)
+			final, next, err := c.settled(ctx, chain, heads, hash, receipt)
 			if err != nil {
 				c.log.Warn("confirmation poll failed", "tx", hash, "err", err)
 			}
@@ -161,29 +184,20 @@ func (c *Client) waitMined(ctx context.Context, chain receiptReader, hash common
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("evm: waiting for %s: %w", hash, ctx.Err())
-		case <-time.After(delay):
-		}
-		if delay < time.Second {
-			delay *= 2
+		case <-heads.Changed():
 		}
 	}
 }
 
-// settled reports whether r, hash's receipt, is final: enough blocks on top of it, and still in
-// the block it was first seen in. Otherwise next is the receipt to keep waiting on: r itself
-// while it deepens or a read failed, the receipt in the transaction's new block after a reorg
-// moved it, or nil after a reorg dropped it.
-func (c *Client) settled(ctx context.Context, chain receiptReader, hash common.Hash, r *types.Receipt) (final bool, next *types.Receipt, err error) {
+// settled reports whether r, hash's receipt, is final: enough blocks on top of it (going by the
+// newest head seen), and still in the block it was first seen in. Otherwise next is the receipt
+// to keep waiting on: r itself while it deepens or a read failed, the receipt in the
+// transaction's new block after a reorg moved it, or nil after a reorg dropped it.
+func (c *Client) settled(ctx context.Context, chain receiptReader, heads headSource, hash common.Hash, r *types.Receipt) (final bool, next *types.Receipt, err error) {
 	if c.opts.Confirmations <= 1 {
 		return true, r, nil
 	}
-	cctx, cancel := c.callCtx(ctx)
-	head, err := chain.BlockNumber(cctx)
-	cancel()
-	if err != nil {
-		return false, r, err
-	}
-	if head+1 < r.BlockNumber.Uint64()+c.opts.Confirmations {
+	if heads.Head()+1 < r.BlockNumber.Uint64()+c.opts.Confirmations {
 		return false, r, nil
 	}
 	again, err := c.receipt(ctx, chain, hash)

@@ -15,7 +15,8 @@ import (
 )
 
 // scriptedChain answers WaitMined's reads in order from a script; the last answer repeats. It
-// stands in for a chain that reorganises, which a dev chain cannot be made to do on cue.
+// stands in for a chain that reorganises, which a dev chain cannot be made to do on cue. It is
+// also the waiter's head source: a new head is always there, each one the next of heads.
 type scriptedChain struct {
 	mu       sync.Mutex
 	receipts []receiptAnswer
@@ -52,17 +53,22 @@ func (s *scriptedChain) TransactionReceipt(_ context.Context, hash common.Hash) 
 	return a.r, a.err
 }
 
-func (s *scriptedChain) BlockNumber(context.Context) (uint64, error) {
+func (s *scriptedChain) Head() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	h := s.heads[min(s.reads.heads, len(s.heads)-1)]
 	s.reads.heads++
-	return h, nil
+	return h
 }
+
+// alwaysChanged is a channel a receive from never waits on.
+var alwaysChanged = func() chan struct{} { ch := make(chan struct{}); close(ch); return ch }()
+
+func (s *scriptedChain) Changed() <-chan struct{} { return alwaysChanged }
 
 func waitingClient(confirmations uint64) *Client {
 	return &Client{
-		opts: Options{Confirmations: confirmations, PollInterval: time.Nanosecond, CallTimeout: time.Minute},
+		opts: Options{Confirmations: confirmations, CallTimeout: time.Minute},
 		log:  slog.New(slog.DiscardHandler),
 	}
 }
@@ -122,7 +128,7 @@ func TestWaitMinedFollowsReorgs(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			chain := &scriptedChain{receipts: tt.receipts, heads: tt.heads}
-			r, err := waitingClient(tt.confirmations).waitMined(t.Context(), chain, waitedTx, nil)
+			r, err := waitingClient(tt.confirmations).waitMined(t.Context(), chain, chain, waitedTx, nil)
 			if tt.wantStatus == 0 {
 				if !errors.Is(err, ErrTxFailed) {
 					t.Fatalf("err %v, want ErrTxFailed", err)
@@ -150,7 +156,7 @@ func TestWaitMinedDroppedTransactionIsNotConfirmed(t *testing.T) {
 	chain := &dropThenCancel{scriptedChain: scriptedChain{
 		receipts: []receiptAnswer{minedIn(10, "0xa", 1), notMined}, heads: []uint64{50},
 	}, cancelAfter: 6, cancel: cancel}
-	r, err := waitingClient(4).waitMined(ctx, chain, waitedTx, nil)
+	r, err := waitingClient(4).waitMined(ctx, chain, chain, waitedTx, nil)
 	if !errors.Is(err, context.Canceled) || r != nil {
 		t.Fatalf("got receipt %v, err %v; want no receipt and context.Canceled", r, err)
 	}

@@ -23,6 +23,12 @@ type ChainReader interface {
 	AuthorizationState(ctx context.Context, token, authorizer common.Address, nonce common.Hash) (bool, error)
 }
 
+// PaymentStateReader is a ChainReader that reads both in one call: one round trip to the node,
+// both values from the same block. Verify uses it when its ChainReader has it.
+type PaymentStateReader interface {
+	PaymentState(ctx context.Context, token, authorizer common.Address, nonce common.Hash) (used bool, balance *big.Int, err error)
+}
+
 // DefaultValidityMargin is how long an authorization must stay valid after verification, so
 // that the settlement transaction can still land: the reference facilitator's 6 s.
 const DefaultValidityMargin = 6 * time.Second
@@ -184,19 +190,27 @@ func ExpiresWithin(validBefore *big.Int, now time.Time, margin time.Duration) bo
 
 func (v *Verifier) checkChain(ctx context.Context, pl *Verified) error {
 	a := pl.Payload.Authorization
-	used, err := v.Chain.AuthorizationState(ctx, pl.Token, a.From, a.Nonce)
+	used, balance, err := v.paymentState(ctx, pl.Token, a)
 	if err != nil {
-		return fmt.Errorf("%w: authorizationState: %w", ErrChainUnavailable, err)
+		return fmt.Errorf("%w: %w", ErrChainUnavailable, err)
 	}
 	if used {
 		return x402.Failf(x402.ReasonExactNonceAlreadyUsed, "authorization nonce %s was already used or canceled", a.Nonce.Hex())
-	}
-	balance, err := v.Chain.BalanceOf(ctx, pl.Token, a.From)
-	if err != nil {
-		return fmt.Errorf("%w: balanceOf: %w", ErrChainUnavailable, err)
 	}
 	if balance.Cmp(a.Value) < 0 {
 		return x402.Failf(x402.ReasonExactInsufficientBalance, "payer balance %s is below the price %s", balance, a.Value)
 	}
 	return nil
+}
+
+// paymentState reads whether a's nonce is used and, unless it is, the payer's balance.
+func (v *Verifier) paymentState(ctx context.Context, token common.Address, a Authorization) (used bool, balance *big.Int, err error) {
+	if r, ok := v.Chain.(PaymentStateReader); ok {
+		return r.PaymentState(ctx, token, a.From, a.Nonce)
+	}
+	if used, err = v.Chain.AuthorizationState(ctx, token, a.From, a.Nonce); err != nil || used {
+		return used, nil, err
+	}
+	balance, err = v.Chain.BalanceOf(ctx, token, a.From)
+	return false, balance, err
 }
