@@ -8,7 +8,7 @@ GO ?= go
 # packages included), then stops the cluster.
 # The packages that handle payments concurrently run under the race detector, the rest without
 # it; each package runs once.
-RACE_DIRS := x402 paywall client store settle pricing money channels scheme internal/app chain/evm
+RACE_DIRS := x402 paywall client store settle pricing money method scheme internal/app chain/evm
 RACE_PKGS := $(foreach d,$(RACE_DIRS),./$(d)/...)
 RACE_RE := /payper/($(subst $(eval) ,|,$(strip $(RACE_DIRS))))(/|$$)
 
@@ -22,7 +22,7 @@ test: deps vet fmt-check
 # tests at a tenth of the size.
 FAULT_TESTS := Kill|Replica|Gone|Fault|Race|Breaker|Nonce|Stuck|Failover|FailsOver|Down|Unfunded|Vanished|Idle|Slow|Timeout|Pending|InFlight|Claimer|Lease
 test-faults: deps
-	scripts/pgtest.sh sh -c 'PAYPER_FAULT_SCALE=10 $(GO) test -count=1 -timeout 30m -run "$(FAULT_TESTS)" ./internal/app/ ./channels/ ./store/... ./chain/... ./proxy/ ./internal/httpguard/'
+	scripts/pgtest.sh sh -c 'PAYPER_FAULT_SCALE=10 $(GO) test -count=1 -timeout 30m -run "$(FAULT_TESTS)" ./internal/app/ ./method/batch/ ./store/... ./chain/... ./proxy/ ./internal/httpguard/'
 
 # npm packages pinned by the lock files: solc for the contracts, the x402 reference SDK for interop.
 deps:

@@ -18,9 +18,9 @@ import (
 	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/contracts/testusdc"
 	"github.com/payper/payper/internal/app"
+	exactmethod "github.com/payper/payper/method/exact"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/exact"
-	"github.com/payper/payper/settle"
 	"github.com/payper/payper/store/sqlite"
 	"github.com/payper/payper/x402"
 )
@@ -34,7 +34,7 @@ type diffEnv struct {
 	offer     x402.PaymentRequirements
 	domain    exact.Domain
 	usedNonce common.Hash
-	method    *settle.Exact
+	method    *exactmethod.Method
 	// By case, as the case left them: the seller's offer and Payper's inclusion margin.
 	offers  map[string]x402.PaymentRequirements
 	margins map[string]time.Duration
@@ -157,9 +157,9 @@ func (e *diffEnv) draftFor(name string) *draft {
 
 // exactMethod is the exact method as internal/app wires it for an inclusion margin, on the
 // frozen clock.
-func (e *diffEnv) exactMethod(offer exact.Offer, ledger settle.Ledger, chain settle.Chain, margin time.Duration) *settle.Exact {
+func (e *diffEnv) exactMethod(offer exact.Offer, ledger exactmethod.Ledger, chain exactmethod.Chain, margin time.Duration) *exactmethod.Method {
 	now := func() time.Time { return e.now }
-	return &settle.Exact{
+	return &exactmethod.Method{
 		Offer: offer, Ledger: ledger, Chain: chain, InclusionMargin: margin, Now: now,
 		Verifier: &exact.Verifier{Chain: chain, ValidityMargin: max(exact.DefaultValidityMargin, margin), Now: now},
 	}

@@ -20,9 +20,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/chain/devkeys"
+	exactmethod "github.com/payper/payper/method/exact"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/pricing"
-	"github.com/payper/payper/settle"
 	"github.com/payper/payper/x402"
 )
 
@@ -156,7 +156,7 @@ func (e *diffEnv) settleAccepted(t *testing.T, cases []diffCase, headers map[str
 // fixedOffer is the exact method offering one given requirement, which may be one the
 // configuration would not produce (an offer case).
 type fixedOffer struct {
-	*settle.Exact
+	*exactmethod.Method
 	req x402.PaymentRequirements
 }
 

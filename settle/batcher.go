@@ -15,8 +15,9 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/contracts/multicall3"
+	"github.com/payper/payper/scheme/exact"
+	"github.com/payper/payper/settle/txn"
 )
 
 // BatchChain is what the batcher needs of the chain: sending a transaction from the settler
@@ -184,7 +185,7 @@ func (b *Batcher) send(batch []*batchReq) {
 		}
 		return nil
 	})
-	if err != nil && (hash == (common.Hash{}) || errors.Is(err, evm.ErrNotSent)) {
+	if err != nil && (hash == (common.Hash{}) || errors.Is(err, txn.ErrNotSent)) {
 		// Not sent: signed, maybe, but refused before or at broadcast.
 		cancel()
 		if refused >= 0 && len(batch) > 1 {
@@ -214,7 +215,7 @@ func (b *Batcher) send(batch []*batchReq) {
 			return
 		}
 		for _, r := range batch {
-			r.out <- Outcome{Tx: receipt.TxHash, Receipt: receipt, Used: authorizationUsed(receipt, r.t.Token, r.t.Authorizer, r.t.Nonce)}
+			r.out <- Outcome{Tx: receipt.TxHash, Receipt: receipt, Used: exact.AuthorizationUsed(receipt, r.t.Token, r.t.Authorizer, r.t.Nonce)}
 		}
 		if len(batch) > 1 {
 			b.Logger.Info("settled a batch of transfers", "transfers", len(batch), "tx", receipt.TxHash, "gas", receipt.GasUsed)
@@ -283,22 +284,4 @@ func aggregate3(batch []*batchReq) []byte {
 		calls[i] = multicall3.Multicall3Call3{Target: r.t.Token, AllowFailure: true, CallData: r.t.Data}
 	}
 	return multicall3.NewMulticall3().PackAggregate3(calls)
-}
-
-// authorizationUsedTopic is the EIP-3009 AuthorizationUsed(address authorizer, bytes32 nonce)
-// event's topic.
-var authorizationUsedTopic = crypto.Keccak256Hash([]byte("AuthorizationUsed(address,bytes32)"))
-
-// authorizationUsed reports whether the receipt shows token using authorizer's nonce.
-func authorizationUsed(r *types.Receipt, token, authorizer common.Address, nonce common.Hash) bool {
-	if r == nil || r.Status != types.ReceiptStatusSuccessful {
-		return false
-	}
-	for _, l := range r.Logs {
-		if l.Address == token && len(l.Topics) == 3 && l.Topics[0] == authorizationUsedTopic &&
-			common.BytesToAddress(l.Topics[1].Bytes()) == authorizer && l.Topics[2] == nonce {
-			return true
-		}
-	}
-	return false
 }

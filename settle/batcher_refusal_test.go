@@ -19,6 +19,7 @@ import (
 	"github.com/payper/payper/internal/devtest"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/settle"
+	"github.com/payper/payper/settle/txn"
 )
 
 // TestBatcherSendsTheOthersWhenOneCannotBeRecorded: a batch member whose write-ahead record is
@@ -67,7 +68,7 @@ func (refusingChain) Send(_ context.Context, _ common.Address, _ []byte, onSigne
 	if err := onSigned(h); err != nil {
 		return common.Hash{}, err
 	}
-	return h, fmt.Errorf("%w: node refused: %w", evm.ErrNotSent, errors.New("intrinsic gas too low"))
+	return h, fmt.Errorf("%w: node refused: %w", txn.ErrNotSent, errors.New("intrinsic gas too low"))
 }
 
 func (refusingChain) WaitMined(ctx context.Context, _ common.Hash) (*types.Receipt, error) {
@@ -84,7 +85,7 @@ func TestBatcherAnswersATransactionTheNodeRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	o := b.Settle(ctx, settle.Transfer{OnSigned: func(common.Hash) error { return nil }})
-	if !errors.Is(o.Err, evm.ErrNotSent) || o.Tx != (common.Hash{}) {
+	if !errors.Is(o.Err, txn.ErrNotSent) || o.Tx != (common.Hash{}) {
 		t.Fatalf("outcome %+v; want not sent, no transaction", o)
 	}
 }

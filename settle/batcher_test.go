@@ -34,7 +34,7 @@ func signedTransfer(t *testing.T, payer devkeys.Account, offer exact.Offer, pric
 		pl.Signature[10] ^= 0xff // a signature that recovers to someone else: the token refuses it
 	}
 	a := pl.Authorization
-	data, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
+	data, err := exact.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
 	if err != nil {
 		t.Fatal(err)
 	}

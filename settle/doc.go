@@ -1,6 +1,11 @@
-// Package settle turns verified x402 payments into money moved on chain and keeps a durable
-// record of every step. Exact implements paywall.Method for the exact scheme: verify, reserve the
-// authorization in the store (the atomic replay guard), and after the protected handler answered,
-// submit transferWithAuthorization with a write-ahead record of its hash, wait for the receipt and
-// record the outcome. Reconciler finishes what a crash or an outage left half done.
+// Package settle is the settlement engine the payment methods share: it turns calldata a method
+// built into transactions on chain and reports what became of them.
+//
+// Batcher gathers transfers that complete together into one Multicall3 transaction, with each
+// call allowed to fail on its own, and reads every transfer's outcome from the receipt. Queue
+// works a durable queue of deferred payments from the store, one replica at a time, and hands
+// batches to a QueueSettler (the exact method). The vocabulary of send and wait outcomes (never
+// sent, broadcast unknown, settler unfunded, reverted) is package txn's, which the chain adapter
+// returns. The engine knows no payment method, no HTTP layer and no chain client: each chain it
+// needs is a small interface declared here.
 package settle

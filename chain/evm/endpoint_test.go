@@ -17,6 +17,7 @@ import (
 	"github.com/payper/payper/breaker"
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/internal/faultrpc"
+	"github.com/payper/payper/settle/txn"
 )
 
 // twoEndpoints is one dev chain behind two fault proxies.
@@ -234,7 +235,7 @@ func TestReadsRetriedSendsNot(t *testing.T) {
 	}
 	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.HTTPStatus(503)})
 	_, err := c.Send(context.Background(), tokenAddr, transferData(common.Address{2}, 1), nil)
-	if !errors.Is(err, ErrBroadcastUnknown) || proxy.Calls("eth_sendRawTransaction") != 1 {
+	if !errors.Is(err, txn.ErrBroadcastUnknown) || proxy.Calls("eth_sendRawTransaction") != 1 {
 		t.Fatalf("send: %v after %d calls; want one call, outcome unknown", err, proxy.Calls("eth_sendRawTransaction"))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/big"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -53,11 +52,4 @@ func packIsValidSignature(digest common.Hash, sig []byte) []byte {
 	binary.BigEndian.PutUint64(data[4+64+24:], uint64(len(sig)))
 	copy(data[4+96:], sig)
 	return data
-}
-
-// TransferWithAuthorizationBytesData packs an EIP-3009 transferWithAuthorization call in its
-// (bytes signature) form, which tokens that accept contract signatures implement (USDC from
-// v2.2): the signature reaches the payer contract's isValidSignature byte for byte.
-func TransferWithAuthorizationBytesData(from, to common.Address, value, validAfter, validBefore *big.Int, nonce common.Hash, sig []byte) ([]byte, error) {
-	return eip3009.TryPackTransferWithAuthorizationSig(from, to, value, validAfter, validBefore, nonce, sig)
 }

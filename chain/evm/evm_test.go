@@ -18,6 +18,7 @@ import (
 	"github.com/payper/payper/contracts/multicall3"
 	"github.com/payper/payper/contracts/testusdc"
 	"github.com/payper/payper/internal/faultrpc"
+	"github.com/payper/payper/settle/txn"
 )
 
 var tokenAddr = common.HexToAddress("0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -97,15 +98,15 @@ func TestSendRecordsHashBeforeBroadcastAndReportsReverts(t *testing.T) {
 	// A call that would revert is refused before signing, with the contract's reason.
 	called := false
 	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackMint(to, big.NewInt(1)), func(common.Hash) error { called = true; return nil })
-	var rev *RevertError
-	if !errors.As(err, &rev) || !errors.Is(err, ErrNotSent) || rev.Reason != testusdc.ReasonNotMinter || called {
+	var rev *txn.RevertError
+	if !errors.As(err, &rev) || !errors.Is(err, txn.ErrNotSent) || rev.Reason != testusdc.ReasonNotMinter || called {
 		t.Fatalf("revert: %v (write-ahead called: %v)", err, called)
 	}
 
 	// A failing write-ahead record stops the broadcast.
 	nonceBefore := mustNonce(t, c)
 	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(to, big.NewInt(1)), func(common.Hash) error { return errors.New("store down") })
-	if !errors.Is(err, ErrNotSent) || mustNonce(t, c) != nonceBefore {
+	if !errors.Is(err, txn.ErrNotSent) || mustNonce(t, c) != nonceBefore {
 		t.Fatalf("write-ahead failure: %v", err)
 	}
 }
@@ -163,7 +164,7 @@ func TestTwoSendersShareAKey(t *testing.T) {
 
 // TestBroadcastOutcomeUnknown: the node accepts the transaction but the client gets no usable
 // answer: a lost response, or a JSON-RPC error an endpoint gives after forwarding. Each send
-// reports ErrBroadcastUnknown with the hash it recorded first, and that hash is mined.
+// reports txn.ErrBroadcastUnknown with the hash it recorded first, and that hash is mined.
 func TestBroadcastOutcomeUnknown(t *testing.T) {
 	proxy, dial := faultyChain(t)
 	ctx := context.Background()
@@ -185,7 +186,7 @@ func TestBroadcastOutcomeUnknown(t *testing.T) {
 		proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.ForwardThen(a.answer)})
 		var recorded common.Hash
 		hash, err := c.Send(ctx, tokenAddr, transferData(to, int64(i+1)), func(h common.Hash) error { recorded = h; return nil })
-		if !errors.Is(err, ErrBroadcastUnknown) || errors.Is(err, ErrNotSent) || hash != recorded {
+		if !errors.Is(err, txn.ErrBroadcastUnknown) || errors.Is(err, txn.ErrNotSent) || hash != recorded {
 			t.Fatalf("%s: got %v (hash %s recorded %s)", a.name, err, hash, recorded)
 		}
 		if r, err := c.WaitMined(ctx, recorded); err != nil || r.Status != 1 {
@@ -212,13 +213,13 @@ func TestUnfundedSettlerIsNotSent(t *testing.T) {
 	recorded := false
 	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(unfunded.Address, big.NewInt(0)), func(common.Hash) error { recorded = true; return nil })
 	var funding *FundingError
-	if !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrSettlerUnfunded) || !errors.As(err, &funding) || recorded {
-		t.Fatalf("got %v (recorded %v), want ErrNotSent with a FundingError before the write-ahead record", err, recorded)
+	if !errors.Is(err, txn.ErrNotSent) || !errors.Is(err, txn.ErrSettlerUnfunded) || !errors.As(err, &funding) || recorded {
+		t.Fatalf("got %v (recorded %v), want txn.ErrNotSent with a FundingError before the write-ahead record", err, recorded)
 	}
 	if msg := err.Error(); !strings.Contains(msg, unfunded.Address.Hex()) || !strings.Contains(msg, "chain 1337") || !strings.Contains(msg, "send it about") {
 		t.Fatalf("funding message %q does not say how to fund the settler", msg)
 	}
-	if !errors.Is(c.SettlerFundsError(), ErrSettlerUnfunded) {
+	if !errors.Is(c.SettlerFundsError(), txn.ErrSettlerUnfunded) {
 		t.Fatal("the client does not report the settler unfunded after the refusal")
 	}
 	if n := mustNonce(t, c); n != 0 {
@@ -226,7 +227,7 @@ func TestUnfundedSettlerIsNotSent(t *testing.T) {
 	}
 }
 
-// TestNodeRefusalIsNotSent: a node's own refusal of a transaction it does not hold is ErrNotSent,
+// TestNodeRefusalIsNotSent: a node's own refusal of a transaction it does not hold is txn.ErrNotSent,
 // and an "insufficient funds" one becomes a funding error once the balance is read again.
 func TestNodeRefusalIsNotSent(t *testing.T) {
 	chain := startChain(t)
@@ -244,14 +245,14 @@ func TestNodeRefusalIsNotSent(t *testing.T) {
 	data := testusdc.NewTestUSDC().PackTransfer(common.Address{0xb5}, big.NewInt(1))
 	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.RPCError(-32000, "intrinsic gas too low")})
 	var recorded common.Hash
-	if _, err := c.Send(ctx, tokenAddr, data, func(h common.Hash) error { recorded = h; return nil }); !errors.Is(err, ErrNotSent) || errors.Is(err, ErrBroadcastUnknown) {
+	if _, err := c.Send(ctx, tokenAddr, data, func(h common.Hash) error { recorded = h; return nil }); !errors.Is(err, txn.ErrNotSent) || errors.Is(err, txn.ErrBroadcastUnknown) {
 		t.Fatalf("refusal: %v", err)
 	}
 	if _, _, err := c.eps[0].eth.TransactionByHash(ctx, recorded); !errors.Is(err, ethereum.NotFound) {
 		t.Fatalf("refused transaction is known to the node: %v", err)
 	}
 	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Times: 1, Do: faultrpc.RPCError(-32000, "insufficient funds for gas * price + value: balance 0")})
-	if _, err := c.Send(ctx, tokenAddr, data, nil); !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrSettlerUnfunded) {
+	if _, err := c.Send(ctx, tokenAddr, data, nil); !errors.Is(err, txn.ErrNotSent) || !errors.Is(err, txn.ErrSettlerUnfunded) {
 		t.Fatalf("funds refusal: %v", err)
 	}
 	if c.SettlerFundsError() != nil {

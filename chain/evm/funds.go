@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/payper/payper/settle/txn"
 )
 
 // LowBalanceSettlements is how many settlements the settler's balance should pay for, at current
@@ -20,11 +22,8 @@ const LowBalanceSettlements = 100
 // estimate (60 to 80 thousand gas) with the headroom a send adds. Funding advice is priced with it.
 const settlementGas = 100_000
 
-// ErrSettlerUnfunded means the settler account cannot pay the gas of a settlement now.
-var ErrSettlerUnfunded = errors.New("evm: settler account cannot pay for gas")
-
 // FundingError says that the settler cannot pay for gas, and how to fund it. It matches
-// ErrSettlerUnfunded.
+// txn.ErrSettlerUnfunded.
 type FundingError struct {
 	Address common.Address
 	ChainID *big.Int
@@ -40,8 +39,8 @@ func (e *FundingError) Error() string {
 		e.Address.Hex(), FormatEther(e.Balance), e.ChainID, FormatEther(e.PerSettlement), FormatEther(suggest), LowBalanceSettlements)
 }
 
-// Is makes a FundingError match ErrSettlerUnfunded.
-func (e *FundingError) Is(target error) bool { return target == ErrSettlerUnfunded }
+// Is makes a FundingError match txn.ErrSettlerUnfunded.
+func (e *FundingError) Is(target error) bool { return target == txn.ErrSettlerUnfunded }
 
 // FormatEther writes wei as a decimal number of ETH, without trailing zeros.
 func FormatEther(wei *big.Int) string {
@@ -156,7 +155,7 @@ func (c *Client) WatchSettlerFunds(ctx context.Context, every time.Duration) {
 	for {
 		wait := every
 		err := c.CheckSettlerFunds(ctx)
-		if errors.Is(err, ErrSettlerUnfunded) {
+		if errors.Is(err, txn.ErrSettlerUnfunded) {
 			wait = min(every, 2*time.Second)
 		} else if err != nil && ctx.Err() == nil {
 			c.log.Warn("checking the settler's gas balance failed", "err", err)
@@ -229,7 +228,7 @@ func (s *sender) affordLocked(ctx context.Context, need *big.Int, f fees) error 
 	if short == nil {
 		short = &FundingError{Address: s.from, ChainID: s.c.ChainID(), Balance: balance, PerSettlement: need}
 	}
-	return fmt.Errorf("%w: %w", ErrNotSent, short)
+	return fmt.Errorf("%w: %w", txn.ErrNotSent, short)
 }
 
 // refusedForFunds re-reads the balance after a node refused a transaction for insufficient
@@ -237,11 +236,11 @@ func (s *sender) affordLocked(ctx context.Context, need *big.Int, f fees) error 
 func (s *sender) refusedForFunds(ctx context.Context, f fees, cause error) error {
 	balance, err := s.c.SettlerBalance(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %w: %w", ErrNotSent, ErrSettlerUnfunded, cause)
+		return fmt.Errorf("%w: %w: %w", txn.ErrNotSent, txn.ErrSettlerUnfunded, cause)
 	}
 	if short := s.c.observeFunds(balance, f); short != nil {
-		return fmt.Errorf("%w: %w (node: %w)", ErrNotSent, short, cause)
+		return fmt.Errorf("%w: %w (node: %w)", txn.ErrNotSent, short, cause)
 	}
 	// Enough for one settlement, not for this one on top of those pending.
-	return fmt.Errorf("%w: %w: node refused: %w", ErrNotSent, ErrSettlerUnfunded, cause)
+	return fmt.Errorf("%w: %w: node refused: %w", txn.ErrNotSent, txn.ErrSettlerUnfunded, cause)
 }

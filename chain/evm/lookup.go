@@ -6,34 +6,27 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/payper/payper/settle/txn"
 )
 
-// TxStatus is what a node knows of a transaction at one moment.
-type TxStatus struct {
-	// Receipt is set when the transaction is mined in a block at or below the node's head.
-	Receipt *types.Receipt
-	// Pending means the node holds the transaction in its pool, not mined.
-	Pending bool
-}
-
 // LookupTx reports what the nodes know of hash now, without waiting: mined (with its receipt,
-// whatever its status), waiting in the pool, or neither (the zero TxStatus). A receipt in a block
+// whatever its status), waiting in the pool, or neither (the zero txn.Status). A receipt in a block
 // above the node's head counts as not mined: a node whose chain was rewound may still serve the
 // receipts of blocks it dropped.
-func (c *Client) LookupTx(ctx context.Context, hash common.Hash) (TxStatus, error) {
+func (c *Client) LookupTx(ctx context.Context, hash common.Hash) (txn.Status, error) {
 	r, err := c.lookupReceipt(ctx, hash)
 	switch {
 	case err == nil:
 		head, err := c.BlockNumber(ctx)
 		if err != nil {
-			return TxStatus{}, err
+			return txn.Status{}, err
 		}
 		if r.BlockNumber.Uint64() <= head {
-			return TxStatus{Receipt: r}, nil
+			return txn.Status{Receipt: r}, nil
 		}
 	case !errors.Is(err, ethereum.NotFound):
-		return TxStatus{}, err
+		return txn.Status{}, err
 	}
 	var pending bool
 	err = c.lookup(ctx, func(ctx context.Context, e *endpoint) error {
@@ -43,9 +36,9 @@ func (c *Client) LookupTx(ctx context.Context, hash common.Hash) (TxStatus, erro
 	})
 	switch {
 	case errors.Is(err, ethereum.NotFound):
-		return TxStatus{}, nil
+		return txn.Status{}, nil
 	case err != nil:
-		return TxStatus{}, err
+		return txn.Status{}, err
 	}
-	return TxStatus{Pending: pending}, nil
+	return txn.Status{Pending: pending}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/payper/payper/chain/devkeys"
+	"github.com/payper/payper/settle/txn"
 )
 
 // TestLookupTx: a transaction the node holds but cannot mine yet (a nonce gap) is pending; once
@@ -51,7 +52,7 @@ func TestLookupTx(t *testing.T) {
 			t.Fatalf("mined transaction: %+v, %v; want its receipt", st, err)
 		}
 	}
-	if st, err := c.LookupTx(ctx, common.HexToHash("0xdead")); err != nil || st != (TxStatus{}) {
+	if st, err := c.LookupTx(ctx, common.HexToHash("0xdead")); err != nil || st != (txn.Status{}) {
 		t.Fatalf("unknown transaction: %+v, %v; want neither mined nor pending", st, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/contracts/testusdc"
 	"github.com/payper/payper/internal/faultrpc"
+	"github.com/payper/payper/settle/txn"
 )
 
 // faultyChain is a dev chain behind a fault proxy.
@@ -311,7 +312,7 @@ func TestSettlerFundsChecks(t *testing.T) {
 		t.Fatalf("recovery not logged:\n%s", logs)
 	}
 	c.observeFunds(big.NewInt(1), fees{tip: big.NewInt(1), cap: big.NewInt(1e9)})
-	if !errors.Is(c.SettlerFundsError(), ErrSettlerUnfunded) || !strings.Contains(logs.String(), "level=ERROR") {
+	if !errors.Is(c.SettlerFundsError(), txn.ErrSettlerUnfunded) || !strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("a settler short of one settlement is not reported:\n%s", logs)
 	}
 }

@@ -19,43 +19,15 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/payper/payper/settle/txn"
 )
 
-// Send failures.
-var (
-	// ErrReadOnly means the client has no settler key.
-	ErrReadOnly = errors.New("evm: client has no settler key")
-	// ErrNotSent means the transaction certainly did not reach the chain: it was never broadcast
-	// (it would revert, fees or nonce could not be read, the settler cannot pay for gas, or the
-	// caller's write-ahead hook failed), no endpoint could be connected to, or the node answered
-	// with a refusal it is known to give only for transactions it rejects, such as "nonce too
-	// low" or "insufficient funds", and does not hold the transaction. Nothing was spent.
-	ErrNotSent = errors.New("evm: transaction not sent")
-	// ErrBroadcastUnknown means the transaction may or may not have reached a node: a transport
-	// failure, a timeout, or a JSON-RPC error that is not a known refusal (a hosted endpoint may
-	// forward a transaction and still answer "internal error" or "rate limited"). Its hash was
-	// handed to the write-ahead hook, and its nonce stays taken: the client keeps re-broadcasting
-	// it while anything waits on the account. Look for its receipt.
-	ErrBroadcastUnknown = errors.New("evm: broadcast outcome unknown")
-	// ErrTxFailed means the transaction was mined with status 0.
-	ErrTxFailed = errors.New("evm: transaction failed on chain")
-)
+// ErrReadOnly means the client has no settler key.
+var ErrReadOnly = errors.New("evm: client has no settler key")
 
-// RevertError is a call or gas estimate that the EVM reverted, with its reason when the contract
-// gave one.
-type RevertError struct {
-	Reason string
-	Err    error
-}
-
-func (e *RevertError) Error() string {
-	if e.Reason == "" {
-		return "evm: execution reverted"
-	}
-	return "evm: execution reverted: " + e.Reason
-}
-
-func (e *RevertError) Unwrap() error { return e.Err }
+// Sends and waits fail with the settlement engine's outcome errors (package settle/txn):
+// txn.ErrNotSent, txn.ErrBroadcastUnknown, txn.ErrSettlerUnfunded, txn.ErrFailed, *txn.RevertError.
 
 // sender owns the settler account's nonces: one allocator per key and process, so concurrent
 // settlements get consecutive nonces. It remembers every transaction it signed until it is mined
@@ -99,7 +71,7 @@ type txCall struct {
 
 // Send signs a transaction calling to with data from the settler account, hands its hash to
 // onSigned (a write-ahead record; if it fails nothing is broadcast), then broadcasts it. A call
-// that would revert is refused before signing with a *RevertError (wrapping ErrNotSent). If the
+// that would revert is refused before signing with a *txn.RevertError (wrapping txn.ErrNotSent). If the
 // transaction is later replaced (same nonce, higher fees), onSigned is called again with the
 // replacement's hash before it is broadcast, so it must stay usable after Send returns; WaitMined
 // on any of the hashes returns whichever is mined.
@@ -130,7 +102,7 @@ func (s *sender) send(ctx context.Context, call txCall, onSigned func(common.Has
 	}
 	f, err := s.c.currentFees(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrNotSent, err)
+		return nil, fmt.Errorf("%w: %w", txn.ErrNotSent, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -143,7 +115,7 @@ func (s *sender) send(ctx context.Context, call txCall, onSigned func(common.Has
 		// catches a chain that rewound, or another sender of the same key.
 		if !s.synced || s.idle() {
 			if err := s.repairLocked(ctx); err != nil {
-				return nil, fmt.Errorf("%w: nonce: %w", ErrNotSent, err)
+				return nil, fmt.Errorf("%w: nonce: %w", txn.ErrNotSent, err)
 			}
 		}
 		if tx, err = s.signAndSend(ctx, call, f, onSigned); !isNonceConflict(err) || attempt == maxNonceRetries {
@@ -187,11 +159,11 @@ func (s *sender) sign(nonce uint64, call txCall, f fees) (*types.Transaction, er
 func (s *sender) signAndSend(ctx context.Context, call txCall, f fees, onSigned func(common.Hash) error) (*types.Transaction, error) {
 	tx, err := s.sign(s.next, call, f)
 	if err != nil {
-		return nil, fmt.Errorf("%w: sign: %w", ErrNotSent, err)
+		return nil, fmt.Errorf("%w: sign: %w", txn.ErrNotSent, err)
 	}
 	if onSigned != nil {
 		if err := onSigned(tx.Hash()); err != nil {
-			return nil, fmt.Errorf("%w: write-ahead record: %w", ErrNotSent, err)
+			return nil, fmt.Errorf("%w: write-ahead record: %w", txn.ErrNotSent, err)
 		}
 	}
 	fl := &flight{nonce: s.next, call: call, onSigned: onSigned}
@@ -205,23 +177,23 @@ func (s *sender) signAndSend(ctx context.Context, call txCall, f fees, onSigned 
 		// The nonce stays taken: the transaction may be in a pool. It is re-broadcast while
 		// anything waits on the account, and later transactions queue behind it.
 		s.next++
-		return tx, fmt.Errorf("%w: %w", ErrBroadcastUnknown, err)
+		return tx, fmt.Errorf("%w: %w", txn.ErrBroadcastUnknown, err)
 	}
 	s.forget(fl)
 	switch {
 	case outcome == broadcastNotDelivered:
-		return tx, fmt.Errorf("%w: %w", ErrNotSent, err)
+		return tx, fmt.Errorf("%w: %w", txn.ErrNotSent, err)
 	case isFundsRefusal(err):
 		return tx, s.refusedForFunds(ctx, f, err)
 	case isNonceTooHigh(err):
 		s.synced = false // the allocator is ahead of the chain: repair before the next send
 	}
-	return tx, fmt.Errorf("%w: node refused: %w", ErrNotSent, err)
+	return tx, fmt.Errorf("%w: node refused: %w", txn.ErrNotSent, err)
 }
 
 // isNonceConflict reports a refusal because the nonce is used or taken by a pending transaction.
 func isNonceConflict(err error) bool {
-	if err == nil || !errors.Is(err, ErrNotSent) {
+	if err == nil || !errors.Is(err, txn.ErrNotSent) {
 		return false
 	}
 	msg := strings.ToLower(err.Error())
@@ -243,26 +215,26 @@ func (s *sender) estimate(ctx context.Context, call txCall) (uint64, error) {
 	})
 	if err != nil {
 		if rev := asRevert(err); rev != nil {
-			return 0, fmt.Errorf("%w: %w", ErrNotSent, rev)
+			return 0, fmt.Errorf("%w: %w", txn.ErrNotSent, rev)
 		}
-		return 0, fmt.Errorf("%w: estimate gas: %w", ErrNotSent, err)
+		return 0, fmt.Errorf("%w: estimate gas: %w", txn.ErrNotSent, err)
 	}
 	return gas + gas/4, nil // headroom: state can change between estimate and inclusion
 }
 
 // asRevert extracts a revert from a JSON-RPC error, or returns nil.
-func asRevert(err error) *RevertError {
+func asRevert(err error) *txn.RevertError {
 	var de rpc.DataError
 	if errors.As(err, &de) {
 		if s, ok := de.ErrorData().(string); ok {
 			if data, derr := hexutil.Decode(s); derr == nil {
 				reason, _ := abi.UnpackRevert(data)
-				return &RevertError{Reason: reason, Err: err}
+				return &txn.RevertError{Reason: reason, Err: err}
 			}
 		}
 	}
 	if strings.Contains(err.Error(), "execution reverted") {
-		return &RevertError{Err: err}
+		return &txn.RevertError{Err: err}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/internal/faultrpc"
+	"github.com/payper/payper/settle/txn"
 )
 
 // TestSendAndWaitFollowsUnknownBroadcasts: a send that waits for its receipt does not give up on
@@ -38,8 +39,8 @@ func TestSendAndWaitFollowsUnknownBroadcasts(t *testing.T) {
 	}
 	// Nothing reaches the node within the bound.
 	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", Do: faultrpc.HTTPStatus(504)})
-	if _, err := transfer(dial(Options{SettlerKey: key, UnknownBroadcastWait: 300 * time.Millisecond}), 4); !errors.Is(err, ErrBroadcastUnknown) {
-		t.Fatalf("never delivered: got %v, want ErrBroadcastUnknown", err)
+	if _, err := transfer(dial(Options{SettlerKey: key, UnknownBroadcastWait: 300 * time.Millisecond}), 4); !errors.Is(err, txn.ErrBroadcastUnknown) {
+		t.Fatalf("never delivered: got %v, want txn.ErrBroadcastUnknown", err)
 	}
 	if b, err := c.BalanceOf(ctx, tokenAddr, to); err != nil || b.Int64() != 1+2 {
 		t.Fatalf("balance %v (%v), want 3: each delivered transfer exactly once, the lost one never", b, err)

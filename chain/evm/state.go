@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/payper/payper/contracts/multicall3"
+	"github.com/payper/payper/settle/txn"
 )
 
 // multicall packs and unpacks calls of Multicall3, deployed at multicall3.Address on virtually
@@ -22,7 +23,7 @@ var multicall = multicall3.NewMulticall3()
 // whether authorizer's nonce is used or canceled on token, and authorizer's token balance. Both
 // are read in the same block, by one eth_call of Multicall3's tryAggregate (as the x402 reference
 // facilitator reads them). On a chain without Multicall3 the two reads go as one JSON-RPC batch,
-// from then on. A read the token reverts is a *RevertError.
+// from then on. A read the token reverts is a *txn.RevertError.
 func (c *Client) PaymentState(ctx context.Context, token, authorizer common.Address, nonce common.Hash) (used bool, balance *big.Int, err error) {
 	calls := [2][]byte{eip3009.PackAuthorizationState(authorizer, nonce), eip3009.PackBalanceOf(authorizer)}
 	var outs [2][]byte
@@ -74,7 +75,7 @@ func (c *Client) aggregate(ctx context.Context, target common.Address, calls [2]
 	for i, r := range results {
 		if !r.Success {
 			reason, _ := abi.UnpackRevert(r.ReturnData)
-			return outs, false, &RevertError{Reason: reason, Err: errors.New("call reverted in multicall")}
+			return outs, false, &txn.RevertError{Reason: reason, Err: errors.New("call reverted in multicall")}
 		}
 		outs[i] = r.ReturnData
 	}
@@ -109,7 +110,7 @@ func (c *Client) batchCalls(ctx context.Context, target common.Address, calls [2
 }
 
 // asRevertOrNil is asRevert for a possibly nil error.
-func asRevertOrNil(err error) *RevertError {
+func asRevertOrNil(err error) *txn.RevertError {
 	if err == nil {
 		return nil
 	}

@@ -62,7 +62,7 @@ func TestPaymentStateInOneCall(t *testing.T) {
 		}
 	}
 	check("unused", false, 1_000_000)
-	data, err := TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
+	data, err := exact.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestVerifyReadsTheChainOnce(t *testing.T) {
 	}
 	pl, _ := exact.ParsePayload(p.Payload)
 	a := pl.Authorization
-	data, _ := TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
+	data, _ := exact.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
 	if _, err := settler.sendAndWait(ctx, tokenAddr, data); err != nil {
 		t.Fatal(err)
 	}

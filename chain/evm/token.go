@@ -45,22 +45,6 @@ func (c *Client) AuthorizationState(ctx context.Context, token, authorizer commo
 	return eip3009.UnpackAuthorizationState(out)
 }
 
-// TransferWithAuthorizationData packs an EIP-3009 transferWithAuthorization call in its (v, r, s)
-// form, which every EIP-3009 token implements.
-func TransferWithAuthorizationData(from, to common.Address, value, validAfter, validBefore *big.Int, nonce common.Hash, sig []byte) ([]byte, error) {
-	if len(sig) != 65 {
-		return nil, fmt.Errorf("evm: signature must be 65 bytes, got %d", len(sig))
-	}
-	v := sig[64]
-	if v < 27 {
-		v += 27
-	}
-	var r, s [32]byte
-	copy(r[:], sig[:32])
-	copy(s[:], sig[32:64])
-	return eip3009.TryPackTransferWithAuthorization(from, to, value, validAfter, validBefore, nonce, v, r, s)
-}
-
 // TokenName returns the token's ERC-20 name().
 func (c *Client) TokenName(ctx context.Context, token common.Address) (string, error) {
 	out, err := c.call(ctx, token, eip3009.PackName())

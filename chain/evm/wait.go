@@ -9,6 +9,8 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/payper/payper/settle/txn"
 )
 
 // receiptReader is the part of the node WaitMined reads.
@@ -30,7 +32,7 @@ type headSource interface {
 // endpoint is a WebSocket one, otherwise by polling paced by the chain's block time. With more
 // than one confirmation the receipt is read again once deep enough: if a reorg dropped the
 // transaction or moved it to another block, the wait starts over from the new state. A receipt
-// with status 0 returns ErrTxFailed along with the receipt. Receipts are looked up on every
+// with status 0 returns txn.ErrFailed along with the receipt. Receipts are looked up on every
 // endpoint.
 //
 // For a transaction this client's settler signed, the wait also keeps the account moving: it
@@ -79,7 +81,7 @@ func (c *Client) waitFlight(ctx context.Context, heads headSource, fl *flight) (
 			r, err := c.lookupReceipt(ctx, h)
 			if err == nil {
 				r, err = c.waitMined(ctx, clientReader{c}, heads, h, r)
-				if r != nil && (err == nil || errors.Is(err, ErrTxFailed)) {
+				if r != nil && (err == nil || errors.Is(err, txn.ErrFailed)) {
 					s.land(fl, h)
 				}
 				return r, err
@@ -132,7 +134,7 @@ func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte
 		return common.Hash{}, ErrReadOnly
 	}
 	tx, err := c.sender.send(ctx, txCall{to: to, data: data}, nil)
-	if err != nil && !errors.Is(err, ErrBroadcastUnknown) {
+	if err != nil && !errors.Is(err, txn.ErrBroadcastUnknown) {
 		return txHash(tx), err
 	}
 	wctx := ctx
@@ -144,7 +146,7 @@ func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte
 	}
 	r, werr := c.WaitMined(wctx, tx.Hash())
 	switch {
-	case r != nil && (werr == nil || errors.Is(werr, ErrTxFailed)):
+	case r != nil && (werr == nil || errors.Is(werr, txn.ErrFailed)):
 		return r.TxHash, werr
 	case err != nil && ctx.Err() != nil:
 		return tx.Hash(), fmt.Errorf("%w (then %w)", err, ctx.Err())
@@ -175,7 +177,7 @@ func (c *Client) waitMined(ctx context.Context, chain receiptReader, heads headS
 			}
 			if final {
 				if receipt.Status != types.ReceiptStatusSuccessful {
-					return receipt, fmt.Errorf("%w: %s", ErrTxFailed, hash)
+					return receipt, fmt.Errorf("%w: %s", txn.ErrFailed, hash)
 				}
 				return receipt, nil
 			}

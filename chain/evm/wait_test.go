@@ -12,6 +12,8 @@ import (
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/payper/payper/settle/txn"
 )
 
 // scriptedChain answers WaitMined's reads in order from a script; the last answer repeats. It
@@ -130,8 +132,8 @@ func TestWaitMinedFollowsReorgs(t *testing.T) {
 			chain := &scriptedChain{receipts: tt.receipts, heads: tt.heads}
 			r, err := waitingClient(tt.confirmations).waitMined(t.Context(), chain, chain, waitedTx, nil)
 			if tt.wantStatus == 0 {
-				if !errors.Is(err, ErrTxFailed) {
-					t.Fatalf("err %v, want ErrTxFailed", err)
+				if !errors.Is(err, txn.ErrFailed) {
+					t.Fatalf("err %v, want txn.ErrFailed", err)
 				}
 			} else if err != nil {
 				t.Fatal(err)

@@ -238,7 +238,7 @@ func TestChannelWithdrawalStopsSpending(t *testing.T) {
 // TestChannelCooperativeRefund: a refund pays the provider exactly what was charged and returns
 // exactly the rest, and its request never reaches the upstream: it pays for nothing, so it gets
 // the gateway's own answer. The interleaving of a refund in flight with vouchers is pinned down
-// in package channels (TestRefundInFlightHoldsTheFunds).
+// in package batchmethod (TestRefundInFlightHoldsTheFunds).
 func TestChannelCooperativeRefund(t *testing.T) {
 	up := newCountingUpstream(t)
 	e := startEnv(t, up.server.URL)

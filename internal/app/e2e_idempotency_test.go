@@ -20,9 +20,9 @@ import (
 
 	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/config"
+	exactmethod "github.com/payper/payper/method/exact"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/batch"
-	"github.com/payper/payper/settle"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
@@ -266,7 +266,7 @@ func pendingSettlementRetry(t *testing.T, database func(*config.Config)) {
 		t.Fatal(err)
 	}
 	defer chain.Close()
-	rec := &settle.Reconciler{Ledger: gwA.Store(), Chain: chain, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+	rec := &exactmethod.Reconciler{Ledger: gwA.Store(), Chain: chain, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 	if n, err := rec.RunOnce(context.Background()); err != nil || n != 1 {
 		t.Fatalf("reconciled %d, %v; want 1", n, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/payper/payper/config"
+	exactmethod "github.com/payper/payper/method/exact"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/pricing"
 	"github.com/payper/payper/settle"
@@ -33,7 +34,7 @@ func settlementFlows(cfg *config.Config) (paywall.Flow, func(pricing.Rule) paywa
 
 // asyncSettlement builds the queue that settles async payments and, when a route uses the
 // async flow, lets the exact method defer payments into it.
-func (g *Gateway) asyncSettlement(method *settle.Exact) error {
+func (g *Gateway) asyncSettlement(method *exactmethod.Method) error {
 	cfg := g.cfg
 	g.queue = &settle.Queue{
 		Ledger: g.store, Settler: method, Leases: g.store, Workers: cfg.Settlement.Async.Workers,
@@ -48,7 +49,7 @@ func (g *Gateway) asyncSettlement(method *settle.Exact) error {
 	if err != nil {
 		return err
 	}
-	method.Async = &settle.Async{
+	method.Async = &exactmethod.Async{
 		Ledger: g.store, Limits: store.AsyncLimits{PerPayer: perPayer, Total: total, BlockFor: cfg.Settlement.Async.BlockFor},
 		Queued: g.queue.Notify,
 	}

@@ -17,16 +17,18 @@ import (
 
 	"github.com/payper/payper/breaker"
 	"github.com/payper/payper/chain/evm"
-	"github.com/payper/payper/channels"
 	"github.com/payper/payper/config"
 	"github.com/payper/payper/contracts/escrow"
 	"github.com/payper/payper/internal/httpguard"
 	"github.com/payper/payper/internal/keyfile"
+	batchmethod "github.com/payper/payper/method/batch"
+	exactmethod "github.com/payper/payper/method/exact"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/pricing"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/settle"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 )
 
@@ -37,12 +39,12 @@ type Gateway struct {
 	store      store.Store
 	chain      *evm.Client
 	handler    http.Handler
-	reconciler *settle.Reconciler
+	reconciler *exactmethod.Reconciler
 	settlerKey *ecdsa.PrivateKey
-	claimer    *channels.Claimer // nil unless channels are enabled
-	watcher    *channels.Watcher // nil unless channels are enabled
-	channels   *channels.Method  // nil unless channels are enabled
-	queue      *settle.Queue     // settles async payments; always run, so a queue left by an earlier configuration drains
+	claimer    *batchmethod.Claimer // nil unless channels are enabled
+	watcher    *batchmethod.Watcher // nil unless channels are enabled
+	channels   *batchmethod.Method  // nil unless channels are enabled
+	queue      *settle.Queue        // settles async payments; always run, so a queue left by an earlier configuration drains
 	// reconcileEvery is how often unfinished payments are reconciled (default 30 s).
 	reconcileEvery time.Duration
 
@@ -104,7 +106,7 @@ func newGateway(ctx context.Context, cfg *config.Config, log *slog.Logger, h hoo
 		g.Close()
 		return nil, err
 	}
-	g.reconciler = &settle.Reconciler{Ledger: st, Chain: chain, Logger: log.With("component", "reconciler")}
+	g.reconciler = &exactmethod.Reconciler{Ledger: st, Chain: chain, Logger: log.With("component", "reconciler")}
 	return g, nil
 }
 
@@ -143,7 +145,7 @@ func (g *Gateway) buildHandler() (http.Handler, error) {
 		PayTo: common.HexToAddress(cfg.PayTo), MaxTimeoutSeconds: int64(cfg.MaxTimeoutSeconds),
 	}
 	margin := cfg.Settlement.InclusionMargin
-	method := &settle.Exact{
+	method := &exactmethod.Method{
 		Offer: offer,
 		// A payment that could not be settled after verification is refused at verification,
 		// before the upstream is called for nothing. With the default margin this is the
@@ -202,7 +204,7 @@ func (g *Gateway) batcher() *settle.Batcher {
 
 // channelMethod builds batch-settlement on the canonical escrow, with the settler key as the
 // channels' receiver authorizer.
-func (g *Gateway) channelMethod() (*channels.Method, error) {
+func (g *Gateway) channelMethod() (*batchmethod.Method, error) {
 	cfg := g.cfg
 	minDeposit, err := cfg.ChannelMinDeposit()
 	if err != nil {
@@ -225,17 +227,17 @@ func (g *Gateway) channelMethod() (*channels.Method, error) {
 	if err != nil {
 		return nil, err
 	}
-	g.claimer = &channels.Claimer{
+	g.claimer = &batchmethod.Claimer{
 		Store: g.store, Chain: g.chain, Network: cfg.Network, Token: offer.Asset, Receiver: offer.PayTo,
 		Authorizer: g.settlerKey, Verifier: verifier, MinValue: claimMin, Logger: g.log.With("component", "claimer"),
 		Leases: g.store,
 	}
-	g.watcher = &channels.Watcher{
+	g.watcher = &batchmethod.Watcher{
 		Store: g.store, Chain: watchChain{g.chain}, Network: cfg.Network, Logger: g.log.With("component", "watcher"),
 		Claim: func(ctx context.Context) error { _, err := g.claimer.RunOnce(ctx); return err },
 	}
-	refunds := &channels.Refunds{Chain: refundChain{g.chain}, Authorizer: g.settlerKey, MarkClaimed: g.store.MarkChannelClaimed}
-	return &channels.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Refunds: refunds,
+	refunds := &batchmethod.Refunds{Chain: refundChain{g.chain}, Authorizer: g.settlerKey, MarkClaimed: g.store.MarkChannelClaimed}
+	return &batchmethod.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Refunds: refunds,
 		Logger: g.log.With("component", "channels"), InFlightFor: inFlightFor(cfg)}, nil
 }
 
@@ -247,17 +249,17 @@ func inFlightFor(cfg *config.Config) time.Duration {
 	for _, r := range cfg.Routes {
 		longest = max(longest, r.Timeouts.Over(cfg.UpstreamTimeouts).Total)
 	}
-	return max(channels.DefaultInFlightFor, longest+cfg.SettlementTimeout+time.Minute)
+	return max(batchmethod.DefaultInFlightFor, longest+cfg.SettlementTimeout+time.Minute)
 }
 
 // watchChain adapts the chain client's escrow events to the watcher's.
 type watchChain struct{ *evm.Client }
 
-func (w watchChain) ChannelEvents(ctx context.Context, from, to uint64) ([]channels.Event, error) {
+func (w watchChain) ChannelEvents(ctx context.Context, from, to uint64) ([]batchmethod.Event, error) {
 	evs, err := w.Client.ChannelEvents(ctx, from, to)
-	out := make([]channels.Event, len(evs))
+	out := make([]batchmethod.Event, len(evs))
 	for i, e := range evs {
-		out[i] = channels.Event{ChannelID: e.ChannelID, Name: e.Name, Block: e.Block}
+		out[i] = batchmethod.Event{ChannelID: e.ChannelID, Name: e.Name, Block: e.Block}
 	}
 	return out, err
 }
@@ -267,17 +269,17 @@ type refundChain struct{ *evm.Client }
 
 func (r refundChain) ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error) {
 	tx, err := r.Client.ClaimAndRefund(ctx, claim, claimSig, amount, nonce, refundSig)
-	if errors.Is(err, evm.ErrNotSent) || errors.Is(err, evm.ErrTxFailed) {
-		err = fmt.Errorf("%w: %w", channels.ErrTxNoEffect, err)
+	if errors.Is(err, txn.ErrNotSent) || errors.Is(err, txn.ErrFailed) {
+		err = fmt.Errorf("%w: %w", batchmethod.ErrTxNoEffect, err)
 	}
 	return tx, err
 }
 
 // Watcher is the escrow watcher, or nil when channels are disabled.
-func (g *Gateway) Watcher() *channels.Watcher { return g.watcher }
+func (g *Gateway) Watcher() *batchmethod.Watcher { return g.watcher }
 
 // Claimer is the channel claim job, or nil when channels are disabled.
-func (g *Gateway) Claimer() *channels.Claimer { return g.claimer }
+func (g *Gateway) Claimer() *batchmethod.Claimer { return g.claimer }
 
 // Handler is the gateway's HTTP handler.
 func (g *Gateway) Handler() http.Handler { return g.handler }

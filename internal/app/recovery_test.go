@@ -9,8 +9,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/payper/payper/chain/evm"
+	exactmethod "github.com/payper/payper/method/exact"
 	"github.com/payper/payper/scheme/exact"
-	"github.com/payper/payper/settle"
 	"github.com/payper/payper/store"
 )
 
@@ -52,7 +52,7 @@ func TestReconcilerFinishesWhatACrashLeft(t *testing.T) {
 	// 2. Killed after broadcasting (hash recorded first), before recording the receipt.
 	mined, pl := reserve()
 	a := pl.Authorization
-	data, _ := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
+	data, _ := exact.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, pl.Signature)
 	hash, err := settler.Send(ctx, DevTokenAddress, data, func(h common.Hash) error { return st.MarkSubmitted(ctx, mined, h.Hex()) })
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestReconcilerFinishesWhatACrashLeft(t *testing.T) {
 	}
 
 	// Restart: reconcile as if long after the authorizations expired.
-	rec := &settle.Reconciler{Ledger: st, Chain: settler, Now: func() time.Time { return time.Now().Add(time.Hour) }}
+	rec := &exactmethod.Reconciler{Ledger: st, Chain: settler, Now: func() time.Time { return time.Now().Add(time.Hour) }}
 	done, err := rec.RunOnce(ctx)
 	if err != nil || done != 3 {
 		t.Fatalf("reconciled %d, %v; want 3", done, err)

@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
@@ -27,19 +27,19 @@ const refPrefix = "exact:"
 // submitted; the reconciler keeps looking after that.
 const resumeReceiptWait = 3 * time.Second
 
-// paymentReader is the read a resume needs. Exact's Ledger provides it when it is the store;
+// paymentReader is the read a resume needs. Method's Ledger provides it when it is the store;
 // it is asserted rather than added to Ledger so that a ledger without it still settles.
 type paymentReader interface {
 	GetPayment(ctx context.Context, id int64) (*store.Payment, error)
 }
 
 // Ref implements paywall.Resumable: the payment record's id.
-func (c *exactCharge) Ref() string { return refPrefix + strconv.FormatInt(c.id, 10) }
+func (c *charge) Ref() string { return refPrefix + strconv.FormatInt(c.id, 10) }
 
 // Resume implements paywall.Resumer. A payment still submitted is looked up on chain once,
 // briefly, and recorded settled or failed when its receipt is there, as the reconciler would.
 // It never sends anything.
-func (e *Exact) Resume(ctx context.Context, ref string) (*x402.SettlementResponse, error) {
+func (e *Method) Resume(ctx context.Context, ref string) (*x402.SettlementResponse, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(ref, refPrefix), 10, 64)
 	if err != nil || !strings.HasPrefix(ref, refPrefix) {
 		return nil, x402.Failf(x402.ReasonUnexpectedSettleError, "unknown charge reference %q", ref)
@@ -72,7 +72,7 @@ func (e *Exact) Resume(ctx context.Context, ref string) (*x402.SettlementRespons
 	return pendingResponse(p), x402.Failf(x402.ReasonSettlementPending, "the payment is not sent yet")
 }
 
-func (e *Exact) resumeSubmitted(ctx context.Context, p *store.Payment) (*x402.SettlementResponse, error) {
+func (e *Method) resumeSubmitted(ctx context.Context, p *store.Payment) (*x402.SettlementResponse, error) {
 	wctx, cancel := context.WithTimeout(ctx, resumeReceiptWait)
 	receipt, err := e.Chain.WaitMined(wctx, common.HexToHash(p.TxHash))
 	cancel()
@@ -83,7 +83,7 @@ func (e *Exact) resumeSubmitted(ctx context.Context, p *store.Payment) (*x402.Se
 			e.log().Warn("recording a settlement found by a retry failed; the reconciler records it", "payment", p.ID, "err", err)
 		}
 		return settledResponse(p, hash), nil
-	case errors.Is(err, evm.ErrTxFailed):
+	case errors.Is(err, txn.ErrFailed):
 		if err := e.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactTransactionFailed)); err != nil && !errors.Is(err, store.ErrConflict) {
 			e.log().Warn("recording a reverted settlement failed", "payment", p.ID, "err", err)
 		}
@@ -106,6 +106,6 @@ func pendingResponse(p *store.Payment) *x402.SettlementResponse {
 }
 
 var (
-	_ paywall.Resumer   = (*Exact)(nil)
-	_ paywall.Resumable = (*exactCharge)(nil)
+	_ paywall.Resumer   = (*Method)(nil)
+	_ paywall.Resumable = (*charge)(nil)
 )

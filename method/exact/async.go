@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"context"
@@ -45,7 +45,7 @@ const DefaultQueueRoom = 20 * time.Second
 // reserveAsync reserves a FlowAsync payment against the bounds and returns its deferrable
 // charge (deferred true). It reports deferred false, with no error, when the payment is to be
 // settled synchronously instead.
-func (e *Exact) reserveAsync(ctx context.Context, v *exact.Verified, rec *store.Payment) (paywall.Charge, bool, error) {
+func (e *Method) reserveAsync(ctx context.Context, v *exact.Verified, rec *store.Payment) (paywall.Charge, bool, error) {
 	q := e.Async
 	if q == nil {
 		return nil, false, nil
@@ -75,12 +75,12 @@ func (e *Exact) reserveAsync(ctx context.Context, v *exact.Verified, rec *store.
 		return nil, false, fmt.Errorf("%w: reserve async payment: %w", paywall.ErrUnavailable, err)
 	}
 	failpoint.Hit(failpoint.ExactReserved)
-	return &deferredCharge{exactCharge{e: e, id: id, v: v, network: rec.Network}}, true, nil
+	return &deferredCharge{charge{e: e, id: id, v: v, network: rec.Network}}, true, nil
 }
 
 // deferredCharge is an async reservation: Defer queues it, Cancel releases it, and Complete, if
 // a caller wants it settled now after all, settles it as any exact charge.
-type deferredCharge struct{ exactCharge }
+type deferredCharge struct{ charge }
 
 // Defer implements paywall.Deferrable: the payment is queued, durably, before its answer is
 // released.
@@ -104,7 +104,7 @@ func (c *deferredCharge) Defer(ctx context.Context) (*x402.SettlementResponse, e
 	}, nil
 }
 
-func (e *Exact) now() time.Time {
+func (e *Method) now() time.Time {
 	if e.Now != nil {
 		return e.Now()
 	}

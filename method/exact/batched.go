@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"context"
@@ -8,9 +8,10 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/internal/failpoint"
 	"github.com/payper/payper/paywall"
+	"github.com/payper/payper/settle"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/x402"
 )
 
@@ -18,15 +19,15 @@ import (
 // the same time, in one transaction. Its own outcome is read from the receipt's logs, so a
 // payment that failed inside a mined batch is a failure, however the batch went. Like settle, it
 // also returns the hash last recorded for a transfer that certainly did not go out.
-func (c *exactCharge) settleBatched(ctx context.Context, data []byte, recorded *atomic.Value) (*x402.SettlementResponse, common.Hash, error) {
+func (c *charge) settleBatched(ctx context.Context, data []byte, recorded *atomic.Value) (*x402.SettlementResponse, common.Hash, error) {
 	a := c.v.Payload.Authorization
-	o := c.e.Batcher.Settle(ctx, Transfer{
+	o := c.e.Batcher.Settle(ctx, settle.Transfer{
 		Token: c.v.Token, Authorizer: a.From, Nonce: a.Nonce, Data: data,
 		OnSigned: c.recordSigned(ctx, recorded),
 		OnSent:   func() { failpoint.Hit(failpoint.ExactBroadcast) },
 	})
 	unsent := common.Hash{}
-	if h, ok := recorded.Load().(common.Hash); ok && o.Tx == (common.Hash{}) && errors.Is(o.Err, evm.ErrNotSent) {
+	if h, ok := recorded.Load().(common.Hash); ok && o.Tx == (common.Hash{}) && errors.Is(o.Err, txn.ErrNotSent) {
 		unsent = h
 	}
 	switch {
@@ -35,7 +36,7 @@ func (c *exactCharge) settleBatched(ctx context.Context, data []byte, recorded *
 	case o.Receipt != nil:
 		// Mined, but this transfer did not happen (its call failed inside the batch, or the
 		// transaction reverted): nothing moved for it.
-		reason := c.diagnose(ctx, &evm.RevertError{Err: errors.New("the transfer failed in its settlement transaction")})
+		reason := c.diagnose(ctx, &txn.RevertError{Err: errors.New("the transfer failed in its settlement transaction")})
 		if reason == x402.ReasonExactTransactionSimFailed {
 			reason = x402.ReasonExactTransactionFailed
 		}
@@ -47,7 +48,7 @@ func (c *exactCharge) settleBatched(ctx context.Context, data []byte, recorded *
 		return nil, common.Hash{}, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+o.Tx.Hex()+" is not mined yet", o.Err)
 	case errors.Is(o.Err, errSentElsewhere):
 		return nil, common.Hash{}, o.Err
-	case errors.Is(o.Err, evm.ErrSettlerUnfunded):
+	case errors.Is(o.Err, txn.ErrSettlerUnfunded):
 		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", o.Err)
 		if c.requeueable(o.Err) {
 			return nil, unsent, o.Err
@@ -55,7 +56,7 @@ func (c *exactCharge) settleBatched(ctx context.Context, data []byte, recorded *
 		c.fail(ctx, x402.ReasonUnexpectedSettleError)
 		return nil, common.Hash{}, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
 			fmt.Errorf("%w: %w", paywall.ErrUnavailable, o.Err))
-	case errors.Is(o.Err, evm.ErrBroadcastUnknown), errors.Is(o.Err, context.Canceled), errors.Is(o.Err, context.DeadlineExceeded):
+	case errors.Is(o.Err, txn.ErrBroadcastUnknown), errors.Is(o.Err, context.Canceled), errors.Is(o.Err, context.DeadlineExceeded):
 		return nil, common.Hash{}, x402.Fail(x402.ReasonSettlementPending, "the settlement's outcome is not known yet", o.Err)
 	case c.requeueable(o.Err):
 		return nil, unsent, o.Err

@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/evmsig"
 	"github.com/payper/payper/scheme/exact"
@@ -94,13 +93,13 @@ func TestCompleteChecksTheWindowAgain(t *testing.T) {
 	}
 	for _, tc := range cases {
 		ledger, chain := &fakeLedger{}, &fakeChain{}
-		e := &Exact{Ledger: ledger, Chain: chain, InclusionMargin: tc.margin, Now: func() time.Time { return now }}
-		charge := &exactCharge{e: e, id: 1, network: "eip155:1337", v: &exact.Verified{
+		e := &Method{Ledger: ledger, Chain: chain, InclusionMargin: tc.margin, Now: func() time.Time { return now }}
+		c := &charge{e: e, id: 1, network: "eip155:1337", v: &exact.Verified{
 			Payload: exact.Payload{Signature: make([]byte, 65), Authorization: exact.Authorization{
 				Value: big.NewInt(1000), ValidAfter: big.NewInt(0), ValidBefore: big.NewInt(now.Add(tc.left).Unix()),
 			}},
 		}}
-		s, err := charge.Complete(context.Background())
+		s, err := c.Complete(context.Background())
 		if tc.send {
 			if err != nil || chain.sent != 1 || s == nil || !s.Success {
 				t.Errorf("%s left, margin %s: %v, sent %d; want it settled", tc.left, tc.margin, err, chain.sent)
@@ -129,7 +128,7 @@ func (c *downChain) Refusing() (time.Duration, bool) { return 4 * time.Second, t
 // verified (the verifier, without a chain it could read, would panic) and nothing reserved.
 func TestPaymentsTurnedAwayWhileTheChainIsDown(t *testing.T) {
 	ledger := &fakeLedger{}
-	e := &Exact{Ledger: ledger, Chain: &downChain{}}
+	e := &Method{Ledger: ledger, Chain: &downChain{}}
 	_, err := e.Authorize(context.Background(), x402.PaymentRequirements{}, &x402.PaymentPayload{}, paywall.RequestInfo{})
 	var hint interface{ RetryAfter() time.Duration }
 	if !errors.Is(err, paywall.ErrUnavailable) || !errors.As(err, &hint) || hint.RetryAfter() != 4*time.Second {
@@ -176,7 +175,7 @@ func TestAuthorizeRecordsAnyValidBefore(t *testing.T) {
 			t.Fatal(err)
 		}
 		ledger, chain := &fakeLedger{}, &fakeChain{}
-		e := &Exact{Offer: offer, Ledger: ledger, Chain: chain, Verifier: &exact.Verifier{Chain: chain, Now: func() time.Time { return now }}}
+		e := &Method{Offer: offer, Ledger: ledger, Chain: chain, Verifier: &exact.Verifier{Chain: chain, Now: func() time.Time { return now }}}
 		p := &x402.PaymentPayload{X402Version: x402.Version, Accepted: req, Payload: raw}
 		if _, err := e.Authorize(context.Background(), req, p, paywall.RequestInfo{}); err != nil {
 			t.Fatalf("validBefore %s: %v", tc.validBefore, err)
@@ -197,11 +196,11 @@ func TestCompleteSendsTheSignatureAsVerified(t *testing.T) {
 	keySig := append(bytes.Repeat([]byte{0x11}, 64), 1) // v as parity
 	contractSig := bytes.Repeat([]byte{0x22}, 300)
 	normalized := append(bytes.Repeat([]byte{0x11}, 64), 28)
-	wantKey, err := evm.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, normalized)
+	wantKey, err := exact.TransferWithAuthorizationData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, normalized)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantContract, err := evm.TransferWithAuthorizationBytesData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, contractSig)
+	wantContract, err := exact.TransferWithAuthorizationBytesData(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, contractSig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,11 +213,11 @@ func TestCompleteSendsTheSignatureAsVerified(t *testing.T) {
 		"contract": {contractSig, true, wantContract},
 	} {
 		chain := &fakeChain{}
-		e := &Exact{Ledger: &fakeLedger{}, Chain: chain, Now: func() time.Time { return now }}
-		charge := &exactCharge{e: e, id: 1, network: "eip155:1337", v: &exact.Verified{
+		e := &Method{Ledger: &fakeLedger{}, Chain: chain, Now: func() time.Time { return now }}
+		c := &charge{e: e, id: 1, network: "eip155:1337", v: &exact.Verified{
 			Payload: exact.Payload{Signature: tc.sig, Authorization: a}, SignedByContract: tc.byContract,
 		}}
-		if _, err := charge.Complete(context.Background()); err != nil {
+		if _, err := c.Complete(context.Background()); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if !bytes.Equal(chain.data, tc.want) {

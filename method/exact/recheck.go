@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
@@ -26,7 +26,7 @@ const (
 type ReconcileChain interface {
 	Chain
 	// LookupTx reports, without waiting, whether a transaction is mined or waiting in the pool.
-	LookupTx(ctx context.Context, hash common.Hash) (evm.TxStatus, error)
+	LookupTx(ctx context.Context, hash common.Hash) (txn.Status, error)
 }
 
 // RecheckOnce checks a page of recent settlements against the chain, newest first, and reports

@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/store/sqlite"
 	"github.com/payper/payper/x402"
@@ -25,17 +25,17 @@ import (
 // the ledger is a real SQLite store.
 type chainView struct {
 	mu    sync.Mutex
-	txs   map[common.Hash]evm.TxStatus
+	txs   map[common.Hash]txn.Status
 	used  map[common.Hash]bool // authorization nonces used on chain
 	fails map[common.Hash]bool // lookups that fail
 	Chain                      // the rest is not used by the re-check
 }
 
-func (c *chainView) LookupTx(_ context.Context, hash common.Hash) (evm.TxStatus, error) {
+func (c *chainView) LookupTx(_ context.Context, hash common.Hash) (txn.Status, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.fails[hash] {
-		return evm.TxStatus{}, errors.New("rpc: upstream timeout")
+		return txn.Status{}, errors.New("rpc: upstream timeout")
 	}
 	return c.txs[hash], nil
 }
@@ -46,8 +46,8 @@ func (c *chainView) AuthorizationState(_ context.Context, _, _ common.Address, n
 	return c.used[nonce], nil
 }
 
-func mined(status uint64) evm.TxStatus {
-	return evm.TxStatus{Receipt: &types.Receipt{Status: status, BlockNumber: big.NewInt(7)}}
+func mined(status uint64) txn.Status {
+	return txn.Status{Receipt: &types.Receipt{Status: status, BlockNumber: big.NewInt(7)}}
 }
 
 // fixture is a real store holding settled payments, a chain view and a reconciler over both.
@@ -62,7 +62,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	f := &fixture{t: t, clock: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC), logs: &logRecorder{},
-		chain: &chainView{txs: map[common.Hash]evm.TxStatus{}, used: map[common.Hash]bool{}, fails: map[common.Hash]bool{}}}
+		chain: &chainView{txs: map[common.Hash]txn.Status{}, used: map[common.Hash]bool{}, fails: map[common.Hash]bool{}}}
 	now := func() time.Time { return f.clock }
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "payper.db"), sqlite.Options{Now: now})
 	if err != nil {
@@ -75,7 +75,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 // settled records a settled payment with transaction n and authorization nonce n, mined as given.
-func (f *fixture) settled(n int, on evm.TxStatus) store.Payment {
+func (f *fixture) settled(n int, on txn.Status) store.Payment {
 	f.t.Helper()
 	ctx := f.t.Context()
 	p := &store.Payment{Scheme: "exact", Network: "eip155:1337", Asset: "0x5fbdb2315678afecb367f032d93f642f64180aa3",
@@ -122,10 +122,10 @@ func (f *fixture) recheck() int {
 func TestRecheckMarksWhatLeftTheChain(t *testing.T) {
 	f := newFixture(t)
 	onChain := f.settled(1, mined(types.ReceiptStatusSuccessful))
-	gone := f.settled(2, evm.TxStatus{})
+	gone := f.settled(2, txn.Status{})
 	reverted := f.settled(3, mined(types.ReceiptStatusFailed))
-	inPool := f.settled(4, evm.TxStatus{Pending: true})
-	relayed := f.settled(5, evm.TxStatus{})
+	inPool := f.settled(4, txn.Status{Pending: true})
+	relayed := f.settled(5, txn.Status{})
 	f.chain.used[hash(5)] = true
 
 	if n := f.recheck(); n != 2 {
@@ -165,9 +165,9 @@ func TestRecheckMarksWhatLeftTheChain(t *testing.T) {
 
 func TestRecheckLeavesYoungAndOldSettlementsAlone(t *testing.T) {
 	f := newFixture(t)
-	old := f.settled(1, evm.TxStatus{})
+	old := f.settled(1, txn.Status{})
 	f.clock = f.clock.Add(DefaultRecheckWindow + time.Hour)
-	young := f.settled(2, evm.TxStatus{})
+	young := f.settled(2, txn.Status{})
 	n, err := f.rec.RecheckOnce(t.Context()) // young is seconds old
 	if err != nil || n != 0 {
 		t.Fatalf("RecheckOnce: %d, %v; want nothing judged", n, err)
@@ -188,7 +188,7 @@ func TestRecheckPagesAndGoesOnAfterAFailedLookup(t *testing.T) {
 	f.rec.RecheckBatch = 2
 	var ps []store.Payment
 	for n := range 3 {
-		ps = append(ps, f.settled(n, evm.TxStatus{}))
+		ps = append(ps, f.settled(n, txn.Status{}))
 	}
 	f.chain.fails[hash(2)] = true // the newest: its lookup fails, the next one is still checked
 

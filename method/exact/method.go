@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"context"
@@ -13,10 +13,11 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/payper/payper/chain/evm"
 	"github.com/payper/payper/internal/failpoint"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/exact"
+	"github.com/payper/payper/settle"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
@@ -38,8 +39,8 @@ type Chain interface {
 	WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error)
 }
 
-// Exact is the exact scheme as a paywall.Method.
-type Exact struct {
+// Method is the exact scheme as a paywall.Method.
+type Method struct {
 	Offer    exact.Offer
 	Verifier *exact.Verifier
 	Ledger   Ledger
@@ -55,17 +56,17 @@ type Exact struct {
 	Now    func() time.Time // default time.Now
 	Logger *slog.Logger
 	// Batcher, when set, settles payments that complete together in one transaction.
-	Batcher *Batcher
+	Batcher *settle.Batcher
 }
 
 // Requirements implements paywall.Method.
-func (e *Exact) Requirements(price *big.Int) x402.PaymentRequirements {
+func (e *Method) Requirements(price *big.Int) x402.PaymentRequirements {
 	return e.Offer.Requirements(price)
 }
 
 // SettlesOnChain implements paywall.OnChain: when an exact payment settles follows the route's
 // flow.
-func (e *Exact) SettlesOnChain() {}
+func (e *Method) SettlesOnChain() {}
 
 // fundsReporter is a Chain that knows when its settler cannot pay for gas.
 type fundsReporter interface{ SettlerFundsError() error }
@@ -73,7 +74,7 @@ type fundsReporter interface{ SettlerFundsError() error }
 // Authorize implements paywall.Method: verify, then reserve the authorization's nonce. While the
 // settler cannot pay for gas, nothing could be settled: the payment is turned away as unavailable
 // before anything is verified or reserved.
-func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *x402.PaymentPayload, info paywall.RequestInfo) (paywall.Charge, error) {
+func (e *Method) Authorize(ctx context.Context, req x402.PaymentRequirements, p *x402.PaymentPayload, info paywall.RequestInfo) (paywall.Charge, error) {
 	if f, ok := e.Chain.(fundsReporter); ok {
 		if err := f.SettlerFundsError(); err != nil {
 			return nil, fmt.Errorf("%w: %w", paywall.ErrUnavailable, err)
@@ -113,7 +114,7 @@ func (e *Exact) Authorize(ctx context.Context, req x402.PaymentRequirements, p *
 		return nil, fmt.Errorf("%w: reserve payment: %w", paywall.ErrUnavailable, err)
 	}
 	failpoint.Hit(failpoint.ExactReserved)
-	return &exactCharge{e: e, id: id, v: v, network: req.Network}, nil
+	return &charge{e: e, id: id, v: v, network: req.Network}, nil
 }
 
 // chainGate is implemented by a Chain whose RPC circuit breakers can all be open.
@@ -131,15 +132,15 @@ func (e *chainRefusing) Error() string {
 
 func (e *chainRefusing) RetryAfter() time.Duration { return e.wait }
 
-func (e *Exact) log() *slog.Logger {
+func (e *Method) log() *slog.Logger {
 	if e.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return e.Logger
 }
 
-type exactCharge struct {
-	e       *Exact
+type charge struct {
+	e       *Method
 	id      int64
 	v       *exact.Verified
 	network string
@@ -147,16 +148,16 @@ type exactCharge struct {
 	prior   common.Hash // a requeued payment's last transaction, which may still have gone out
 }
 
-func (c *exactCharge) Payer() string { return c.v.Payer.Hex() }
+func (c *charge) Payer() string { return c.v.Payer.Hex() }
 
-func (c *exactCharge) Cancel(ctx context.Context, reason string) {
+func (c *charge) Cancel(ctx context.Context, reason string) {
 	if err := c.e.Ledger.ReleasePayment(ctx, c.id, reason); err != nil {
 		c.e.log().Error("releasing a reserved payment failed", "payment", c.id, "err", err)
 	}
 }
 
 // Complete submits the authorization and waits for it to be mined.
-func (c *exactCharge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
+func (c *charge) Complete(ctx context.Context) (*x402.SettlementResponse, error) {
 	s, _, err := c.settle(ctx)
 	return s, err
 }
@@ -170,8 +171,8 @@ var errSentElsewhere = errors.New("settle: another sender is settling this payme
 // never sent); one not mined in time stays submitted for the reconciler. It also returns the
 // hash of the last transaction it recorded before a send that certainly did not go out, zero
 // otherwise, so that a queued payment can be put back in the queue.
-func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, common.Hash, error) {
-	a, sig := c.v.Payload.Authorization, c.v.Payload.Signature
+func (c *charge) settle(ctx context.Context) (*x402.SettlementResponse, common.Hash, error) {
+	a := c.v.Payload.Authorization
 	if s, ok := c.settledBefore(ctx); ok {
 		return s, common.Hash{}, nil
 	}
@@ -183,12 +184,8 @@ func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, com
 		c.fail(ctx, x402.ReasonExactValidBefore)
 		return nil, common.Hash{}, err
 	}
-	pack := evm.TransferWithAuthorizationData
-	if c.v.SignedByContract {
-		// The payer contract accepted these very bytes: they reach it unchanged.
-		pack = evm.TransferWithAuthorizationBytesData
-	}
-	data, err := pack(a.From, a.To, a.Value, a.ValidAfter, a.ValidBefore, a.Nonce, sig)
+	// A payer contract's signature reaches it unchanged, in the form it accepted.
+	data, err := c.v.TransferData()
 	if err != nil {
 		c.fail(ctx, x402.ReasonExactFailedToParseSignature)
 		return nil, common.Hash{}, x402.Fail(x402.ReasonExactFailedToParseSignature, "signature cannot be submitted", err)
@@ -200,13 +197,13 @@ func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, com
 	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, c.recordSigned(ctx, &recorded))
 	failpoint.Hit(failpoint.ExactBroadcast)
 	unsent := common.Hash{}
-	if h, ok := recorded.Load().(common.Hash); ok && errors.Is(err, evm.ErrNotSent) {
+	if h, ok := recorded.Load().(common.Hash); ok && errors.Is(err, txn.ErrNotSent) {
 		unsent = h
 	}
 	switch {
 	case errors.Is(err, errSentElsewhere):
 		return nil, common.Hash{}, err
-	case errors.Is(err, evm.ErrSettlerUnfunded):
+	case errors.Is(err, txn.ErrSettlerUnfunded):
 		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
 		if c.requeueable(err) {
 			return nil, unsent, err
@@ -214,7 +211,7 @@ func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, com
 		c.fail(ctx, x402.ReasonUnexpectedSettleError)
 		return nil, common.Hash{}, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
 			fmt.Errorf("%w: %w", paywall.ErrUnavailable, err))
-	case err != nil && !errors.Is(err, evm.ErrBroadcastUnknown):
+	case err != nil && !errors.Is(err, txn.ErrBroadcastUnknown):
 		if c.requeueable(err) {
 			return nil, unsent, err
 		}
@@ -230,7 +227,7 @@ func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, com
 	}
 	receipt, err := c.e.Chain.WaitMined(ctx, hash)
 	switch {
-	case errors.Is(err, evm.ErrTxFailed):
+	case errors.Is(err, txn.ErrFailed):
 		c.fail(ctx, x402.ReasonExactTransactionFailed)
 		return nil, common.Hash{}, x402.Fail(x402.ReasonExactTransactionFailed, "the settlement transaction reverted", err)
 	case err != nil:
@@ -245,7 +242,7 @@ func (c *exactCharge) settle(ctx context.Context) (*x402.SettlementResponse, com
 // recorded before it is broadcast, and the last one recorded is kept in recorded. It is also
 // called for a replacement of a slow transaction, which a later wait (the reconciler's) may send
 // after this request ended: not bound to the request.
-func (c *exactCharge) recordSigned(ctx context.Context, recorded *atomic.Value) func(common.Hash) error {
+func (c *charge) recordSigned(ctx context.Context, recorded *atomic.Value) func(common.Hash) error {
 	return func(h common.Hash) error {
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -269,7 +266,7 @@ func (c *exactCharge) recordSigned(ctx context.Context, recorded *atomic.Value) 
 }
 
 // settled records the payment settled by receipt's transaction and answers it.
-func (c *exactCharge) settled(ctx context.Context, receipt *types.Receipt) *x402.SettlementResponse {
+func (c *charge) settled(ctx context.Context, receipt *types.Receipt) *x402.SettlementResponse {
 	failpoint.Hit(failpoint.ExactMined)
 	if err := c.e.Ledger.MarkSettled(ctx, c.id, receipt.TxHash.Hex()); err != nil {
 		// The money moved; serve the payer. The reconciler records it once the store is back.
@@ -283,12 +280,12 @@ func (c *exactCharge) settled(ctx context.Context, receipt *types.Receipt) *x402
 
 // txLookup is a Chain that can tell, without waiting, whether a transaction is mined.
 type txLookup interface {
-	LookupTx(ctx context.Context, hash common.Hash) (evm.TxStatus, error)
+	LookupTx(ctx context.Context, hash common.Hash) (txn.Status, error)
 }
 
 // settledBefore reports, for a requeued payment, whether the transaction it was last submitted
 // with is mined with success after all, and then records it settled.
-func (c *exactCharge) settledBefore(ctx context.Context) (*x402.SettlementResponse, bool) {
+func (c *charge) settledBefore(ctx context.Context) (*x402.SettlementResponse, bool) {
 	if c.prior == (common.Hash{}) {
 		return nil, false
 	}
@@ -311,16 +308,16 @@ func (c *exactCharge) settledBefore(ctx context.Context) (*x402.SettlementRespon
 // rather than failed: the transfer certainly did not go out, for a reason of the gateway's own
 // (the settler's gas, the nodes), not because it would revert. A request's payment is never
 // requeued: its payer is waiting for the answer.
-func (c *exactCharge) requeueable(err error) bool {
-	var rev *evm.RevertError
-	return c.queued && errors.Is(err, evm.ErrNotSent) && !errors.As(err, &rev) || c.queued && errors.Is(err, evm.ErrSettlerUnfunded)
+func (c *charge) requeueable(err error) bool {
+	var rev *txn.RevertError
+	return c.queued && errors.Is(err, txn.ErrNotSent) && !errors.As(err, &rev) || c.queued && errors.Is(err, txn.ErrSettlerUnfunded)
 }
 
 // checkStillValid refuses an authorization whose validBefore is less than the inclusion margin
 // away, by the rule verification applied (exact.ExpiresWithin): with the default margin, a payment
 // verified at an instant may also be sent at that instant, as the reference's settle, which
 // verifies again, would send it.
-func (c *exactCharge) checkStillValid() error {
+func (c *charge) checkStillValid() error {
 	now := time.Now
 	if c.e.Now != nil {
 		now = c.e.Now
@@ -349,14 +346,14 @@ func storedValidBefore(validBefore *big.Int) time.Time {
 
 // diagnose names why a transfer that verified could not be sent: the payer spent the nonce or the
 // balance in the meantime, or something else went wrong.
-func (c *exactCharge) diagnose(ctx context.Context, err error) x402.Reason {
-	var rev *evm.RevertError
-	var simulated *SimulatedRevert
+func (c *charge) diagnose(ctx context.Context, err error) x402.Reason {
+	var rev *txn.RevertError
+	var simulated *settle.SimulatedRevert
 	switch {
 	case errors.As(err, &simulated) && simulated.InsufficientBalance():
 		return x402.ReasonExactInsufficientBalance
 	case errors.As(err, &simulated):
-		rev = &evm.RevertError{Reason: simulated.Reason, Err: err}
+		rev = &txn.RevertError{Reason: simulated.Reason, Err: err}
 	case !errors.As(err, &rev):
 		return x402.ReasonExactFailedToExecute
 	}
@@ -376,7 +373,7 @@ func (c *exactCharge) diagnose(ctx context.Context, err error) x402.Reason {
 // fail records a terminal failure. A payment that was never broadcast is released instead, so
 // its record does not block the key; the chain itself refuses a spent nonce. A queued payment
 // was served: it is never released, it failed.
-func (c *exactCharge) fail(ctx context.Context, reason x402.Reason) {
+func (c *charge) fail(ctx context.Context, reason x402.Reason) {
 	var err error
 	if !c.queued {
 		err = c.e.Ledger.ReleasePayment(ctx, c.id, string(reason))
@@ -389,4 +386,4 @@ func (c *exactCharge) fail(ctx context.Context, reason x402.Reason) {
 	}
 }
 
-var _ paywall.OnChain = (*Exact)(nil)
+var _ paywall.OnChain = (*Method)(nil)

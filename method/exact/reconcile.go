@@ -1,4 +1,4 @@
-package settle
+package exactmethod
 
 import (
 	"context"
@@ -9,7 +9,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/payper/payper/chain/evm"
+	"github.com/payper/payper/scheme/exact"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
@@ -106,12 +107,12 @@ func (r *Reconciler) reconcile(ctx context.Context, p store.Payment, now time.Ti
 	receipt, err := r.Chain.WaitMined(wctx, hash)
 	cancel()
 	switch {
-	case err == nil && authorizationUsed(receipt, common.HexToAddress(p.Asset), common.HexToAddress(p.Payer), common.HexToHash(p.Nonce)):
+	case err == nil && exact.AuthorizationUsed(receipt, common.HexToAddress(p.Asset), common.HexToAddress(p.Payer), common.HexToHash(p.Nonce)):
 		return true, r.Ledger.MarkSettled(ctx, p.ID, receipt.TxHash.Hex())
 	case err == nil:
 		// Mined, but the payment's own transfer is not in it: it failed inside a batch.
 		return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactTransactionFailed))
-	case errors.Is(err, evm.ErrTxFailed):
+	case errors.Is(err, txn.ErrFailed):
 		return true, r.Ledger.MarkFailed(ctx, p.ID, string(x402.ReasonExactTransactionFailed))
 	}
 	if now.Before(p.ValidBefore) {
