@@ -3,7 +3,9 @@
 // for payment verification (and asks smart-wallet payers about their signatures, ERC-1271), and
 // sends transactions from one settler key with a local nonce
 // allocator, signing each transaction before broadcast so its hash can be recorded first
-// (write-ahead).
+// (write-ahead). Send and wait failures are the settlement engine's outcome values (package
+// settle/txn), so that the engine and the payment methods classify them without knowing this
+// package; the Client satisfies their small chain interfaces as it is.
 //
 // It survives a flaky chain: several endpoints, each behind a circuit breaker, with reads failing
 // over and retried with backoff (sends never are: their outcome is followed instead); every

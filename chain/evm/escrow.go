@@ -100,28 +100,6 @@ func (c *Client) Deposit(ctx context.Context, cfg batch.ChannelConfig, d batch.D
 	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
 }
 
-// ClaimAndSettle submits, in one transaction, claimWithSignature for every row (authorized by
-// the receiver authorizer's ClaimBatch signature) followed by settle(receiver, token), which pays
-// the receiver everything claimed. It waits for the receipt.
-func (c *Client) ClaimAndSettle(ctx context.Context, claims []batch.VoucherClaim, authorizerSig []byte, receiver, token common.Address) (common.Hash, error) {
-	rows := make([]escrow.BatchSettlementVoucherClaim, len(claims))
-	for i, cl := range claims {
-		rows[i] = escrow.BatchSettlementVoucherClaim{
-			Voucher:   escrow.BatchSettlementVoucher{Channel: escrowConfig(cl.Channel), MaxClaimableAmount: cl.MaxClaimableAmount},
-			Signature: cl.Signature, TotalClaimed: cl.TotalClaimed,
-		}
-	}
-	claim, err := settlementABI.TryPackClaimWithSignature(rows, authorizerSig)
-	if err != nil {
-		return common.Hash{}, fmt.Errorf("evm: claim call: %w", err)
-	}
-	data, err := settlementABI.TryPackMulticall([][]byte{claim, settlementABI.PackSettle(receiver, token)})
-	if err != nil {
-		return common.Hash{}, fmt.Errorf("evm: multicall: %w", err)
-	}
-	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
-}
-
 // InitiateWithdraw starts the payer's timed withdrawal of amount from a channel (the client key
 // must be the payer or its authorizer) and waits for it to be mined.
 func (c *Client) InitiateWithdraw(ctx context.Context, cfg batch.ChannelConfig, amount *big.Int) (common.Hash, error) {
@@ -180,29 +158,4 @@ func (c *Client) ChannelEvents(ctx context.Context, from, to uint64) ([]ChannelE
 		out = append(out, ChannelEvent{ChannelID: l.Topics[1], Name: channelEvents[l.Topics[0]], Block: l.BlockNumber})
 	}
 	return out, nil
-}
-
-// ClaimAndRefund claims the channel's outstanding voucher, refunds amount of its unclaimed
-// balance to the payer and pays the receiver what is claimed, in one transaction (the claim row is
-// skipped on chain when already claimed). Claim and refund are authorized by receiver-authorizer
-// signatures. It waits for the receipt.
-func (c *Client) ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error) {
-	row := escrow.BatchSettlementVoucherClaim{
-		Voucher:   escrow.BatchSettlementVoucher{Channel: escrowConfig(claim.Channel), MaxClaimableAmount: claim.MaxClaimableAmount},
-		Signature: claim.Signature, TotalClaimed: claim.TotalClaimed,
-	}
-	claimCall, err := settlementABI.TryPackClaimWithSignature([]escrow.BatchSettlementVoucherClaim{row}, claimSig)
-	if err != nil {
-		return common.Hash{}, fmt.Errorf("evm: claim call: %w", err)
-	}
-	refundCall, err := settlementABI.TryPackRefundWithSignature(escrowConfig(claim.Channel), amount, nonce, refundSig)
-	if err != nil {
-		return common.Hash{}, fmt.Errorf("evm: refund call: %w", err)
-	}
-	settleCall := settlementABI.PackSettle(claim.Channel.Receiver, claim.Channel.Token)
-	data, err := settlementABI.TryPackMulticall([][]byte{claimCall, refundCall, settleCall})
-	if err != nil {
-		return common.Hash{}, fmt.Errorf("evm: multicall: %w", err)
-	}
-	return c.sendAndWait(ctx, escrow.BatchSettlementAddress, data)
 }

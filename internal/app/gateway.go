@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"sync"
@@ -28,7 +27,6 @@ import (
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/settle"
-	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 )
 
@@ -236,7 +234,7 @@ func (g *Gateway) channelMethod() (*batchmethod.Method, error) {
 		Store: g.store, Chain: watchChain{g.chain}, Network: cfg.Network, Logger: g.log.With("component", "watcher"),
 		Claim: func(ctx context.Context) error { _, err := g.claimer.RunOnce(ctx); return err },
 	}
-	refunds := &batchmethod.Refunds{Chain: refundChain{g.chain}, Authorizer: g.settlerKey, MarkClaimed: g.store.MarkChannelClaimed}
+	refunds := &batchmethod.Refunds{Chain: g.chain, Authorizer: g.settlerKey, MarkClaimed: g.store.MarkChannelClaimed}
 	return &batchmethod.Method{Offer: offer, Verifier: verifier, Store: g.store, Chain: g.chain, Refunds: refunds,
 		Logger: g.log.With("component", "channels"), InFlightFor: inFlightFor(cfg)}, nil
 }
@@ -262,17 +260,6 @@ func (w watchChain) ChannelEvents(ctx context.Context, from, to uint64) ([]batch
 		out[i] = batchmethod.Event{ChannelID: e.ChannelID, Name: e.Name, Block: e.Block}
 	}
 	return out, err
-}
-
-// refundChain tells the refund path which chain failures certainly changed nothing.
-type refundChain struct{ *evm.Client }
-
-func (r refundChain) ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error) {
-	tx, err := r.Client.ClaimAndRefund(ctx, claim, claimSig, amount, nonce, refundSig)
-	if errors.Is(err, txn.ErrNotSent) || errors.Is(err, txn.ErrFailed) {
-		err = fmt.Errorf("%w: %w", batchmethod.ErrTxNoEffect, err)
-	}
-	return tx, err
 }
 
 // Watcher is the escrow watcher, or nil when channels are disabled.

@@ -15,9 +15,11 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/contracts/escrow"
 	"github.com/payper/payper/internal/failpoint"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/evmsig"
+	"github.com/payper/payper/settle"
 	"github.com/payper/payper/store"
 )
 
@@ -29,9 +31,10 @@ type ClaimStore interface {
 	ReleaseExpiredCharges(ctx context.Context, now time.Time) (int, error)
 }
 
-// ClaimChain submits claims.
+// ClaimChain is what the claimer needs of the chain: sending its claim transactions through the
+// settlement engine, and reading the channels they leave.
 type ClaimChain interface {
-	ClaimAndSettle(ctx context.Context, claims []batch.VoucherClaim, authorizerSig []byte, receiver, token common.Address) (common.Hash, error)
+	settle.TxChain
 	ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error)
 }
 
@@ -310,10 +313,15 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 	if err != nil {
 		return ClaimResult{}, err
 	}
-	tx, err := c.Chain.ClaimAndSettle(ctx, claims, sig, c.Receiver, c.Token)
+	data, err := claimAndSettleData(claims, sig, c.Receiver, c.Token)
 	if err != nil {
-		return ClaimResult{}, fmt.Errorf("claim %d channels: %w", len(claims), err)
+		return ClaimResult{}, err
 	}
+	sent := settle.SendAndWait(ctx, c.Chain, settle.Call{To: escrow.BatchSettlementAddress, Data: data, UnknownWait: settle.DefaultUnknownWait})
+	if sent.Err != nil {
+		return ClaimResult{}, fmt.Errorf("claim %d channels: %w", len(claims), sent.Err)
+	}
+	tx := sent.Tx
 	failpoint.Hit(failpoint.ClaimSent)
 	for i, ch := range picked {
 		if err := c.Store.MarkChannelClaimed(ctx, ch.ID, ch.Claimed, claims[i].TotalClaimed); err != nil && !errors.Is(err, store.ErrConflict) {

@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/store/sqlite"
 )
@@ -31,12 +32,17 @@ func openStore(t *testing.T) *sqlite.Store {
 // contract side of claims is tested against the real escrow in contracts/escrow and end to end in
 // internal/app; this checks which channels the claimer picks and what it records.
 type recordingChain struct {
+	minedAtOnce
 	claims  [][]batch.VoucherClaim
 	balance int64 // every channel's balance after a claim; 0 means 10 000
 }
 
-func (c *recordingChain) ClaimAndSettle(_ context.Context, claims []batch.VoucherClaim, _ []byte, _, _ common.Address) (common.Hash, error) {
-	c.claims = append(c.claims, claims)
+func (c *recordingChain) Send(_ context.Context, _ common.Address, data []byte, _ func(common.Hash) error) (common.Hash, error) {
+	call, err := decodeEscrowCall(data)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("%w: %w", txn.ErrNotSent, err)
+	}
+	c.claims = append(c.claims, call.claims)
 	return common.HexToHash("0x01"), nil
 }
 

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/payper/payper/internal/pgtest"
-	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/store/postgres"
 	"github.com/payper/payper/store/sqlite"
@@ -44,10 +44,14 @@ type stuckChain struct {
 	sent chan struct{}
 }
 
-func (c *stuckChain) ClaimAndSettle(ctx context.Context, _ []batch.VoucherClaim, _ []byte, _, _ common.Address) (common.Hash, error) {
+func (c *stuckChain) Send(context.Context, common.Address, []byte, func(common.Hash) error) (common.Hash, error) {
 	c.sent <- struct{}{}
+	return common.HexToHash("0x02"), nil
+}
+
+func (c *stuckChain) WaitMined(ctx context.Context, _ common.Hash) (*types.Receipt, error) {
 	<-ctx.Done()
-	return common.Hash{}, ctx.Err()
+	return nil, ctx.Err()
 }
 
 // TestOneClaimerAtATimeAcrossReplicas: two replicas' claimers share one database. While one is

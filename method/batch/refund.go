@@ -11,21 +11,20 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/payper/payper/contracts/escrow"
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/batch"
 	"github.com/payper/payper/scheme/evmsig"
+	"github.com/payper/payper/settle"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
 
-// ErrTxNoEffect marks a RefundChain failure after which the transaction certainly changed
-// nothing on chain: it was never sent, or it was mined and reverted. Any other failure may still
-// be followed by the refund landing.
-var ErrTxNoEffect = errors.New("transaction had no effect")
-
-// RefundChain submits a cooperative refund.
+// RefundChain is what a cooperative refund needs of the chain: sending its transaction through
+// the settlement engine, and reading the channel it leaves.
 type RefundChain interface {
-	ClaimAndRefund(ctx context.Context, claim batch.VoucherClaim, claimSig []byte, amount, nonce *big.Int, refundSig []byte) (common.Hash, error)
+	settle.TxChain
 	ChannelState(ctx context.Context, id common.Hash) (store.ChannelChainState, error)
 }
 
@@ -153,15 +152,21 @@ func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, 
 	if err != nil {
 		return nil, err
 	}
-	tx, err := m.Refunds.Chain.ClaimAndRefund(ctx, claim, claimSig, r.amount, ch.RefundNonce, refundSig)
+	data, err := claimAndRefundData(claim, claimSig, r.amount, ch.RefundNonce, refundSig)
 	if err != nil {
+		r.release(ctx, "refund_transaction_failed")
+		return nil, x402.Fail(x402.ReasonBatchRefundTransactionFailed, "the refund transaction failed", err)
+	}
+	sent := settle.SendAndWait(ctx, m.Refunds.Chain, settle.Call{To: escrow.BatchSettlementAddress, Data: data, UnknownWait: settle.DefaultUnknownWait})
+	if err := sent.Err; err != nil {
 		// A transaction whose fate is unknown may still move the funds: the hold stays until the
-		// watcher records what happened.
-		if errors.Is(err, ErrTxNoEffect) {
+		// watcher records what happened. One never sent, or mined and reverted, changed nothing.
+		if errors.Is(err, txn.ErrNotSent) || errors.Is(err, txn.ErrFailed) {
 			r.release(ctx, "refund_transaction_failed")
 		}
 		return nil, x402.Fail(x402.ReasonBatchRefundTransactionFailed, "the refund transaction failed", err)
 	}
+	tx := sent.Tx
 	if m.Refunds.MarkClaimed != nil {
 		if err := m.Refunds.MarkClaimed(ctx, ch.ID, ch.Claimed, final); err != nil && !errors.Is(err, store.ErrConflict) {
 			m.log().Error("recording the claim of a refund failed", "channel", ch.ID, "tx", tx, "err", err)

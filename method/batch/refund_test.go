@@ -9,9 +9,11 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/payper/payper/paywall"
 	"github.com/payper/payper/scheme/batch"
+	"github.com/payper/payper/settle/txn"
 	"github.com/payper/payper/store"
 	"github.com/payper/payper/x402"
 )
@@ -27,23 +29,31 @@ type gatedRefundChain struct {
 	release chan error
 }
 
-func (c *gatedRefundChain) ClaimAndRefund(_ context.Context, claim batch.VoucherClaim, _ []byte, amount, nonce *big.Int, _ []byte) (common.Hash, error) {
+func (c *gatedRefundChain) Send(_ context.Context, _ common.Address, data []byte, _ func(common.Hash) error) (common.Hash, error) {
 	if c.entered != nil {
 		c.entered <- struct{}{}
 		if err := <-c.release; err != nil {
 			return common.Hash{}, err
 		}
 	}
+	call, err := decodeEscrowCall(data)
+	if err != nil || len(call.claims) != 1 || call.refundAmount == nil {
+		return common.Hash{}, fmt.Errorf("%w: not a claim and refund: %v", txn.ErrNotSent, err)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if nonce.Cmp(c.state.RefundNonce) != 0 {
-		return common.Hash{}, fmt.Errorf("refund nonce %s, escrow at %s", nonce, c.state.RefundNonce)
+	if call.nonce.Cmp(c.state.RefundNonce) != 0 {
+		return common.Hash{}, fmt.Errorf("refund nonce %s, escrow at %s", call.nonce, c.state.RefundNonce)
 	}
-	c.state.TotalClaimed = new(big.Int).Set(claim.TotalClaimed)
-	c.state.Balance = new(big.Int).Sub(c.state.Balance, amount)
+	c.state.TotalClaimed = new(big.Int).Set(call.claims[0].TotalClaimed)
+	c.state.Balance = new(big.Int).Sub(c.state.Balance, call.refundAmount)
 	c.state.RefundNonce = new(big.Int).Add(c.state.RefundNonce, big.NewInt(1))
 	c.state.Block++
 	return common.HexToHash("0x77"), nil
+}
+
+func (c *gatedRefundChain) WaitMined(ctx context.Context, h common.Hash) (*types.Receipt, error) {
+	return minedAtOnce{}.WaitMined(ctx, h)
 }
 
 // TestRefundInFlightHoldsTheFunds: while a cooperative refund's transaction is in flight, a
@@ -108,7 +118,7 @@ func TestRefundInFlightHoldsTheFunds(t *testing.T) {
 	// A refund whose transaction was never sent: the held 8000 come back.
 	_, done := startRefund(2000)
 	wantReason(pay(signer.VoucherPayload(req, big.NewInt(3000))), x402.ReasonBatchCumulativeExceedsBalance)
-	chain.release <- fmt.Errorf("%w: nonce too low", ErrTxNoEffect)
+	chain.release <- fmt.Errorf("%w: node refused: nonce too low", txn.ErrNotSent)
 	wantReason(<-done, x402.ReasonBatchRefundTransactionFailed)
 	if err := pay(signer.VoucherPayload(req, big.NewInt(3000))); err != nil {
 		t.Fatalf("voucher 3000 after a refund that had no effect: %v", err)

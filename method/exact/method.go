@@ -32,11 +32,10 @@ type Ledger interface {
 	ReleasePayment(ctx context.Context, id int64, reason string) error
 }
 
-// Chain reads token state and sends settlement transactions.
+// Chain reads token state and sends settlement transactions through the engine.
 type Chain interface {
 	exact.ChainReader
-	Send(ctx context.Context, to common.Address, data []byte, onSigned func(common.Hash) error) (common.Hash, error)
-	WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error)
+	settle.TxChain
 }
 
 // Method is the exact scheme as a paywall.Method.
@@ -194,38 +193,40 @@ func (c *charge) settle(ctx context.Context) (*x402.SettlementResponse, common.H
 	if c.e.Batcher != nil {
 		return c.settleBatched(ctx, data, &recorded)
 	}
-	hash, err := c.e.Chain.Send(ctx, c.v.Token, data, c.recordSigned(ctx, &recorded))
-	failpoint.Hit(failpoint.ExactBroadcast)
+	sent := settle.SendAndWait(ctx, c.e.Chain, settle.Call{To: c.v.Token, Data: data, OnSigned: c.recordSigned(ctx, &recorded),
+		AfterSend: func() { failpoint.Hit(failpoint.ExactBroadcast) }})
+	err = sent.Err
 	unsent := common.Hash{}
 	if h, ok := recorded.Load().(common.Hash); ok && errors.Is(err, txn.ErrNotSent) {
 		unsent = h
 	}
-	switch {
-	case errors.Is(err, errSentElsewhere):
-		return nil, common.Hash{}, err
-	case errors.Is(err, txn.ErrSettlerUnfunded):
-		c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
-		if c.requeueable(err) {
-			return nil, unsent, err
-		}
-		c.fail(ctx, x402.ReasonUnexpectedSettleError)
-		return nil, common.Hash{}, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
-			fmt.Errorf("%w: %w", paywall.ErrUnavailable, err))
-	case err != nil && !errors.Is(err, txn.ErrBroadcastUnknown):
-		if c.requeueable(err) {
-			return nil, unsent, err
-		}
-		reason := c.diagnose(ctx, err)
-		if reason == x402.ReasonExactNonceAlreadyUsed {
-			// The earlier transaction of a requeued payment may be what used it.
-			if s, ok := c.settledBefore(ctx); ok {
-				return s, common.Hash{}, nil
+	if !sent.Waited {
+		switch {
+		case errors.Is(err, errSentElsewhere):
+			return nil, common.Hash{}, err
+		case errors.Is(err, txn.ErrSettlerUnfunded):
+			c.e.log().Error("a payment could not be settled: the settler cannot pay for gas", "payment", c.id, "err", err)
+			if c.requeueable(err) {
+				return nil, unsent, err
 			}
+			c.fail(ctx, x402.ReasonUnexpectedSettleError)
+			return nil, common.Hash{}, x402.Fail(x402.ReasonUnexpectedSettleError, "the gateway cannot pay for settlement gas right now; nothing was charged",
+				fmt.Errorf("%w: %w", paywall.ErrUnavailable, err))
+		default:
+			if c.requeueable(err) {
+				return nil, unsent, err
+			}
+			reason := c.diagnose(ctx, err)
+			if reason == x402.ReasonExactNonceAlreadyUsed {
+				// The earlier transaction of a requeued payment may be what used it.
+				if s, ok := c.settledBefore(ctx); ok {
+					return s, common.Hash{}, nil
+				}
+			}
+			c.fail(ctx, reason)
+			return nil, common.Hash{}, x402.Fail(reason, "the payment could not be settled", err)
 		}
-		c.fail(ctx, reason)
-		return nil, common.Hash{}, x402.Fail(reason, "the payment could not be settled", err)
 	}
-	receipt, err := c.e.Chain.WaitMined(ctx, hash)
 	switch {
 	case errors.Is(err, txn.ErrFailed):
 		c.fail(ctx, x402.ReasonExactTransactionFailed)
@@ -233,9 +234,9 @@ func (c *charge) settle(ctx context.Context) (*x402.SettlementResponse, common.H
 	case err != nil:
 		// Still pending: the record stays submitted and the reconciler settles it later. The
 		// response is withheld because payment is not yet certain.
-		return nil, common.Hash{}, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+hash.Hex()+" is not mined yet", err)
+		return nil, common.Hash{}, x402.Fail(x402.ReasonSettlementPending, "settlement transaction "+sent.Tx.Hex()+" is not mined yet", err)
 	}
-	return c.settled(ctx, receipt), common.Hash{}, nil
+	return c.settled(ctx, sent.Receipt), common.Hash{}, nil
 }
 
 // recordSigned is the write-ahead hook of a transaction carrying the payment: its hash is
