@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,8 @@ type pkg struct {
 	Standard   bool
 	Imports    []string
 	Deps       []string
+	// The imports of the package's tests, in the package and outside it (_test).
+	TestImports, XTestImports []string
 }
 
 func listPackages(t *testing.T) map[string]pkg {
@@ -50,6 +53,60 @@ func isStdlib(path string) bool {
 	return !strings.Contains(first, ".")
 }
 
+// isStoreDriver reports a database driver of the store (the store's interface is not one).
+func isStoreDriver(dep string) bool {
+	return strings.HasPrefix(dep, module+"/store/") && dep != module+"/store/storetest"
+}
+
+// engineDep keeps the settlement engine below the payment methods and above the chain adapter:
+// chains reach it through interfaces it declares, and its outcome vocabulary is its own.
+func engineDep(d string) bool {
+	return !strings.HasPrefix(d, module+"/chain/") && d != module+"/paywall" &&
+		!strings.HasPrefix(d, module+"/method/") && !isStoreDriver(d)
+}
+
+// methodDep keeps a payment method off the chain adapter and off the other method.
+func methodDep(other string) func(string) bool {
+	return func(d string) bool {
+		return !strings.HasPrefix(d, module+"/chain/") && d != module+"/"+other && !isStoreDriver(d) &&
+			!strings.Contains(d, "go-ethereum/ethclient")
+	}
+}
+
+// schemeDep keeps a scheme binding pure: no HTTP, no node, no store, no engine.
+func schemeDep(d string) bool {
+	for _, banned := range []string{"/chain/", "/store", "/paywall", "/settle", "/method/", "/client", "/proxy"} {
+		if strings.HasPrefix(d, module+banned) {
+			return false
+		}
+	}
+	return d != "net/http" && !strings.Contains(d, "go-ethereum/ethclient") && d != "github.com/ethereum/go-ethereum/rpc"
+}
+
+// TestOnlyTheWiringJoinsChainsToMethods: the chain adapter is mapped onto the payment methods'
+// chain interfaces in one place, the wiring (and by the CLI and the end-to-end suites that build
+// gateways of their own); nothing else, tests included, puts the two together.
+func TestOnlyTheWiringJoinsChainsToMethods(t *testing.T) {
+	wiring := map[string]bool{"internal/app": true, "cmd/payper": true, "interop": true, "bench": true, "internal/devtest": true}
+	for name, p := range listPackages(t) {
+		if wiring[name] {
+			continue
+		}
+		var chain, method string
+		for _, imp := range slices.Concat(p.Imports, p.TestImports, p.XTestImports) {
+			switch {
+			case strings.HasPrefix(imp, module+"/chain/evm"):
+				chain = imp
+			case strings.HasPrefix(imp, module+"/method/"):
+				method = imp
+			}
+		}
+		if chain != "" && method != "" {
+			t.Errorf("%s imports both %s and %s: only internal/app wires chain adapters to payment methods", name, chain, method)
+		}
+	}
+}
+
 func TestEveryPackageIsDocumented(t *testing.T) {
 	for name, p := range listPackages(t) {
 		if p.Doc == "" {
@@ -59,8 +116,10 @@ func TestEveryPackageIsDocumented(t *testing.T) {
 }
 
 // TestImportRules keeps dependencies pointing inward (DESIGN §6): wire types and money know only
-// the standard library, the SDK knows no store, proxy or RPC client, only the chain adapter dials
-// a node, and only the wiring sees the whole configuration.
+// the standard library, the SDK knows no store, proxy or RPC client, scheme bindings do no I/O,
+// the settlement engine knows no chain adapter, paywall, payment method or store driver, a payment
+// method knows no chain adapter and no other method, only the chain adapter dials a node, and only
+// the wiring sees the whole configuration.
 func TestImportRules(t *testing.T) {
 	pkgs := listPackages(t)
 	rules := []struct {
@@ -81,10 +140,13 @@ func TestImportRules(t *testing.T) {
 				!strings.Contains(d, module+"/chain") && !strings.Contains(d, module+"/internal") &&
 				!strings.Contains(d, "go-ethereum/ethclient") && !strings.Contains(d, "go-ethereum/rpc")
 		}, "the SDK knows no store, proxy or RPC client"},
-		{"scheme/exact", func(d string) bool {
-			return d != "net/http" && !strings.Contains(d, "go-ethereum/ethclient") &&
-				!strings.Contains(d, module+"/paywall") && !strings.Contains(d, module+"/client") && !strings.Contains(d, module+"/store")
-		}, "the scheme knows no HTTP server, store or RPC client"},
+		{"settle", engineDep, "the settlement engine knows no chain adapter, paywall, payment method or store driver"},
+		{"settle/txn", engineDep, "the settlement engine knows no chain adapter, paywall, payment method or store driver"},
+		{"method/exact", methodDep("method/batch"), "a payment method reaches the chain and the store through interfaces it declares, and knows no other method"},
+		{"method/batch", methodDep("method/exact"), "a payment method reaches the chain and the store through interfaces it declares, and knows no other method"},
+		{"scheme/exact", schemeDep, "a scheme binding does no I/O"},
+		{"scheme/batch", schemeDep, "a scheme binding does no I/O"},
+		{"scheme/evmsig", schemeDep, "a scheme binding does no I/O"},
 		{"paywall", func(d string) bool {
 			return !strings.Contains(d, module+"/chain") && !strings.Contains(d, module+"/store") &&
 				!strings.Contains(d, module+"/proxy") && !strings.Contains(d, "go-ethereum")
@@ -106,6 +168,9 @@ func TestImportRules(t *testing.T) {
 		for _, imp := range p.Imports {
 			switch {
 			case strings.HasPrefix(imp, "github.com/ethereum/go-ethereum/ethclient") && name != "chain/evm":
+				t.Errorf("%s imports %s: only chain/evm talks to a node", name, imp)
+			case imp == "github.com/ethereum/go-ethereum/rpc" && name != "chain/evm" && name != "chain/devchain":
+				// The embedded dev chain serves JSON-RPC; it dials nothing.
 				t.Errorf("%s imports %s: only chain/evm talks to a node", name, imp)
 			case imp == module+"/config" && name != "internal/app" && name != "cmd/payper":
 				t.Errorf("%s imports config: only the wiring sees the whole configuration", name)
