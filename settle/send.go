@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -33,6 +34,8 @@ type Call struct {
 	// UnknownWait bounds the wait for a transaction whose broadcast got no usable answer (see
 	// txn.ErrBroadcastUnknown); zero waits as long as ctx allows.
 	UnknownWait time.Duration
+	// Logger, when set, hears of a broadcast whose outcome is unknown and is being waited for.
+	Logger *slog.Logger
 }
 
 // DefaultUnknownWait is how long, by default, a transaction whose broadcast got no usable answer
@@ -63,6 +66,9 @@ func SendAndWait(ctx context.Context, chain TxChain, call Call) Sent {
 	}
 	if err != nil && !errors.Is(err, txn.ErrBroadcastUnknown) {
 		return Sent{Tx: hash, Err: err}
+	}
+	if err != nil && call.Logger != nil {
+		call.Logger.Warn("broadcast outcome unknown; waiting for a receipt", "tx", hash, "err", err)
 	}
 	wctx := ctx
 	if err != nil && call.UnknownWait > 0 {

@@ -317,7 +317,8 @@ func (c *Claimer) RunOnce(ctx context.Context) (ClaimResult, error) {
 	if err != nil {
 		return ClaimResult{}, err
 	}
-	sent := settle.SendAndWait(ctx, c.Chain, settle.Call{To: escrow.BatchSettlementAddress, Data: data, UnknownWait: settle.DefaultUnknownWait})
+	sent := settle.SendAndWait(ctx, c.Chain, settle.Call{To: escrow.BatchSettlementAddress, Data: data,
+		UnknownWait: settle.DefaultUnknownWait, Logger: c.log()})
 	if sent.Err != nil {
 		return ClaimResult{}, fmt.Errorf("claim %d channels: %w", len(claims), sent.Err)
 	}

@@ -157,7 +157,8 @@ func (r *refundCharge) Complete(ctx context.Context) (*x402.SettlementResponse, 
 		r.release(ctx, "refund_transaction_failed")
 		return nil, x402.Fail(x402.ReasonBatchRefundTransactionFailed, "the refund transaction failed", err)
 	}
-	sent := settle.SendAndWait(ctx, m.Refunds.Chain, settle.Call{To: escrow.BatchSettlementAddress, Data: data, UnknownWait: settle.DefaultUnknownWait})
+	sent := settle.SendAndWait(ctx, m.Refunds.Chain, settle.Call{To: escrow.BatchSettlementAddress, Data: data,
+		UnknownWait: settle.DefaultUnknownWait, Logger: m.log()})
 	if err := sent.Err; err != nil {
 		// A transaction whose fate is unknown may still move the funds: the hold stays until the
 		// watcher records what happened. One never sent, or mined and reverted, changed nothing.
