@@ -9,6 +9,8 @@
 // works a durable queue of deferred payments from the store, one replica at a time, and hands
 // batches to a QueueSettler (the exact method). The vocabulary of send and wait outcomes (never
 // sent, broadcast unknown, settler unfunded, reverted) is package txn's, which the chain adapter
-// returns. The engine knows no payment method, no HTTP layer and no chain client: each chain it
+// returns. The settler account itself (nonce allocation, gap repair, replacement of stuck
+// transactions, fee ceiling, gas-balance refusal) is package account's Sender, which reaches the
+// chain through a small node interface. The engine knows no payment method, no HTTP layer and no chain client: each chain it
 // needs is a small interface declared here.
 package settle

@@ -10,20 +10,8 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/rpc"
-)
 
-// broadcastOutcome is what an eth_sendRawTransaction answer says about the transaction.
-type broadcastOutcome int
-
-const (
-	// broadcastUnknown: the transaction may be in a pool. Transport failures, timeouts and
-	// JSON-RPC errors with messages we do not recognise (internal error, rate limit, an
-	// endpoint's own wording) land here, so the recorded hash is waited on, never written off.
-	broadcastUnknown broadcastOutcome = iota
-	// broadcastSent: the node holds the transaction.
-	broadcastSent
-	// broadcastRefused: the node validated the transaction and rejected it.
-	broadcastRefused
+	"github.com/payper/payper/settle/account"
 )
 
 // isHeldAnswer reports an error message saying the node already holds the transaction: it is
@@ -71,46 +59,42 @@ var refusalMarkers = []string{
 // classifyBroadcast reads the error eth_sendRawTransaction returned. Only a JSON-RPC error
 // object can be a refusal or a "held" answer: anything else means the answer was lost on the way
 // and says nothing about whether the node got the transaction.
-func classifyBroadcast(err error) broadcastOutcome {
+func classifyBroadcast(err error) account.Broadcast {
 	if err == nil {
-		return broadcastSent
+		return account.BroadcastSent
 	}
 	var answer rpc.Error
 	if !errors.As(err, &answer) {
-		return broadcastUnknown
+		return account.BroadcastUnknown
 	}
 	msg := strings.ToLower(answer.Error())
 	if isHeldAnswer(msg) {
-		return broadcastSent
+		return account.BroadcastSent
 	}
 	for _, m := range refusalMarkers {
 		if strings.Contains(msg, m) {
-			return broadcastRefused
+			return account.BroadcastRefused
 		}
 	}
-	return broadcastUnknown
+	return account.BroadcastUnknown
 }
 
-// broadcastNotDelivered: no endpoint can have received the transaction (each refused the
-// connection, or its breaker was open).
-const broadcastNotDelivered broadcastOutcome = -1
-
-// broadcast sends tx to the endpoint that answered last and, while the answer says nothing
+// Broadcast implements account.Node: it sends tx to the endpoint that answered last and, while the answer says nothing
 // certain, to the others as well: the same signed bytes, so however many nodes get them there is
 // one transaction. A refusal counts only when no endpoint before it may have taken the
 // transaction, and only once no endpoint knows the transaction (see recheckRefusal). err is the
 // answer behind a refused or unknown outcome. A transaction that may be in a pool nudges the
 // head follower: a chain that mines on demand has its block at once.
-func (c *Client) broadcast(ctx context.Context, tx *types.Transaction) (broadcastOutcome, error) {
+func (c *Client) Broadcast(ctx context.Context, tx *types.Transaction) (account.Broadcast, error) {
 	outcome, err := c.deliver(ctx, tx)
-	if outcome == broadcastSent || outcome == broadcastUnknown {
+	if outcome == account.BroadcastSent || outcome == account.BroadcastUnknown {
 		c.heads.nudge()
 	}
 	return outcome, err
 }
 
-// deliver is broadcast without the nudge.
-func (c *Client) deliver(ctx context.Context, tx *types.Transaction) (broadcastOutcome, error) {
+// deliver is Broadcast without the nudge.
+func (c *Client) deliver(ctx context.Context, tx *types.Transaction) (account.Broadcast, error) {
 	start := int(c.preferred.Load())
 	var firstErr error
 	reached := false // an endpoint may hold the transaction
@@ -131,16 +115,16 @@ func (c *Client) deliver(ctx context.Context, tx *types.Transaction) (broadcastO
 		cancel()
 		done(judge(ctx, err) != endpointFailed)
 		switch classifyBroadcast(err) {
-		case broadcastSent:
-			return broadcastSent, nil
-		case broadcastRefused:
+		case account.BroadcastSent:
+			return account.BroadcastSent, nil
+		case account.BroadcastRefused:
 			switch again := c.recheckRefusal(ctx, tx.Hash()); {
-			case again == broadcastSent:
-				return broadcastSent, nil
-			case again == broadcastUnknown || reached:
-				return broadcastUnknown, e.wrap(err)
+			case again == account.BroadcastSent:
+				return account.BroadcastSent, nil
+			case again == account.BroadcastUnknown || reached:
+				return account.BroadcastUnknown, e.wrap(err)
 			}
-			return broadcastRefused, e.wrap(err)
+			return account.BroadcastRefused, e.wrap(err)
 		}
 		if firstErr == nil || !reached {
 			firstErr = e.wrap(err)
@@ -153,9 +137,9 @@ func (c *Client) deliver(ctx context.Context, tx *types.Transaction) (broadcastO
 		}
 	}
 	if !reached && ctx.Err() == nil {
-		return broadcastNotDelivered, &unavailableError{cause: firstErr}
+		return account.BroadcastNotDelivered, &unavailableError{cause: firstErr}
 	}
-	return broadcastUnknown, firstErr
+	return account.BroadcastUnknown, firstErr
 }
 
 // neverConnected reports a send that failed before any byte reached the endpoint: the connection
@@ -172,17 +156,17 @@ func neverConnected(err error) bool {
 // recheckRefusal asks every endpoint for a transaction one of them just refused. A refusal can be
 // about this very transaction: an endpoint that forwarded it, lost the answer and retried gets
 // "nonce too low" once it is mined. Only when no endpoint holds it is the refusal believed.
-func (c *Client) recheckRefusal(ctx context.Context, hash common.Hash) broadcastOutcome {
+func (c *Client) recheckRefusal(ctx context.Context, hash common.Hash) account.Broadcast {
 	err := c.lookup(ctx, func(ctx context.Context, e *endpoint) error {
 		_, _, err := e.eth.TransactionByHash(ctx, hash)
 		return err
 	})
 	switch {
 	case err == nil:
-		return broadcastSent
+		return account.BroadcastSent
 	case errors.Is(err, ethereum.NotFound):
-		return broadcastRefused
+		return account.BroadcastRefused
 	default:
-		return broadcastUnknown
+		return account.BroadcastUnknown
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/txpool"
 	"github.com/ethereum/go-ethereum/core/txpool/legacypool"
 	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/payper/payper/settle/account"
 )
 
 // answerError is a JSON-RPC error object as the client decodes it.
@@ -31,51 +33,51 @@ func TestClassifyBroadcast(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want broadcastOutcome
+		want account.Broadcast
 	}{
-		{"accepted", nil, broadcastSent},
-		{"already in the pool", answerError{-32000, txpool.ErrAlreadyKnown.Error()}, broadcastSent},
-		{"old node: known transaction", answerError{-32000, "known transaction: 0x1234"}, broadcastSent},
+		{"accepted", nil, account.BroadcastSent},
+		{"already in the pool", answerError{-32000, txpool.ErrAlreadyKnown.Error()}, account.BroadcastSent},
+		{"old node: known transaction", answerError{-32000, "known transaction: 0x1234"}, account.BroadcastSent},
 
-		{"nonce too low", nodeAnswer(core.ErrNonceTooLow), broadcastRefused},
-		{"nonce too low, other case", answerError{-32000, "Nonce too low"}, broadcastRefused},
-		{"nonce too high", nodeAnswer(core.ErrNonceTooHigh), broadcastRefused},
-		{"replacement underpriced", nodeAnswer(txpool.ErrReplaceUnderpriced), broadcastRefused},
-		{"underpriced", nodeAnswer(txpool.ErrUnderpriced), broadcastRefused},
-		{"below pool minimum", nodeAnswer(txpool.ErrTxGasPriceTooLow), broadcastRefused},
-		{"insufficient funds", nodeAnswer(core.ErrInsufficientFunds), broadcastRefused},
-		{"insufficient funds for transfer", nodeAnswer(core.ErrInsufficientFundsForTransfer), broadcastRefused},
-		{"intrinsic gas", nodeAnswer(core.ErrIntrinsicGas), broadcastRefused},
-		{"floor data gas", nodeAnswer(core.ErrFloorDataGas), broadcastRefused},
-		{"block gas limit", nodeAnswer(txpool.ErrGasLimit), broadcastRefused},
-		{"gas limit reached", nodeAnswer(core.ErrGasLimitReached), broadcastRefused},
-		{"tx gas limit too high", nodeAnswer(core.ErrGasLimitTooHigh), broadcastRefused},
-		{"fee cap below base fee", nodeAnswer(core.ErrFeeCapTooLow), broadcastRefused},
-		{"tip above fee cap", nodeAnswer(core.ErrTipAboveFeeCap), broadcastRefused},
-		{"tx type", nodeAnswer(core.ErrTxTypeNotSupported), broadcastRefused},
-		{"sender not an eoa", nodeAnswer(core.ErrSenderNoEOA), broadcastRefused},
-		{"invalid sender", nodeAnswer(txpool.ErrInvalidSender), broadcastRefused},
-		{"oversized", nodeAnswer(txpool.ErrOversizedData), broadcastRefused},
-		{"negative value", nodeAnswer(txpool.ErrNegativeValue), broadcastRefused},
-		{"account limit", nodeAnswer(txpool.ErrAccountLimitExceeded), broadcastRefused},
-		{"reserved", nodeAnswer(txpool.ErrAlreadyReserved), broadcastRefused},
-		{"pool full", nodeAnswer(legacypool.ErrTxPoolOverflow), broadcastRefused},
-		{"future replaces pending", nodeAnswer(legacypool.ErrFutureReplacePending), broadcastRefused},
-		{"not replay-protected", answerError{-32000, "only replay-protected (EIP-155) transactions allowed over RPC"}, broadcastRefused},
-		{"fee cap", answerError{-32000, "tx fee (1.50 ether) exceeds the configured cap (1.00 ether)"}, broadcastRefused},
-		{"wrapped refusal", fmt.Errorf("send: %w", nodeAnswer(core.ErrNonceTooLow)), broadcastRefused},
+		{"nonce too low", nodeAnswer(core.ErrNonceTooLow), account.BroadcastRefused},
+		{"nonce too low, other case", answerError{-32000, "Nonce too low"}, account.BroadcastRefused},
+		{"nonce too high", nodeAnswer(core.ErrNonceTooHigh), account.BroadcastRefused},
+		{"replacement underpriced", nodeAnswer(txpool.ErrReplaceUnderpriced), account.BroadcastRefused},
+		{"underpriced", nodeAnswer(txpool.ErrUnderpriced), account.BroadcastRefused},
+		{"below pool minimum", nodeAnswer(txpool.ErrTxGasPriceTooLow), account.BroadcastRefused},
+		{"insufficient funds", nodeAnswer(core.ErrInsufficientFunds), account.BroadcastRefused},
+		{"insufficient funds for transfer", nodeAnswer(core.ErrInsufficientFundsForTransfer), account.BroadcastRefused},
+		{"intrinsic gas", nodeAnswer(core.ErrIntrinsicGas), account.BroadcastRefused},
+		{"floor data gas", nodeAnswer(core.ErrFloorDataGas), account.BroadcastRefused},
+		{"block gas limit", nodeAnswer(txpool.ErrGasLimit), account.BroadcastRefused},
+		{"gas limit reached", nodeAnswer(core.ErrGasLimitReached), account.BroadcastRefused},
+		{"tx gas limit too high", nodeAnswer(core.ErrGasLimitTooHigh), account.BroadcastRefused},
+		{"fee cap below base fee", nodeAnswer(core.ErrFeeCapTooLow), account.BroadcastRefused},
+		{"tip above fee cap", nodeAnswer(core.ErrTipAboveFeeCap), account.BroadcastRefused},
+		{"tx type", nodeAnswer(core.ErrTxTypeNotSupported), account.BroadcastRefused},
+		{"sender not an eoa", nodeAnswer(core.ErrSenderNoEOA), account.BroadcastRefused},
+		{"invalid sender", nodeAnswer(txpool.ErrInvalidSender), account.BroadcastRefused},
+		{"oversized", nodeAnswer(txpool.ErrOversizedData), account.BroadcastRefused},
+		{"negative value", nodeAnswer(txpool.ErrNegativeValue), account.BroadcastRefused},
+		{"account limit", nodeAnswer(txpool.ErrAccountLimitExceeded), account.BroadcastRefused},
+		{"reserved", nodeAnswer(txpool.ErrAlreadyReserved), account.BroadcastRefused},
+		{"pool full", nodeAnswer(legacypool.ErrTxPoolOverflow), account.BroadcastRefused},
+		{"future replaces pending", nodeAnswer(legacypool.ErrFutureReplacePending), account.BroadcastRefused},
+		{"not replay-protected", answerError{-32000, "only replay-protected (EIP-155) transactions allowed over RPC"}, account.BroadcastRefused},
+		{"fee cap", answerError{-32000, "tx fee (1.50 ether) exceeds the configured cap (1.00 ether)"}, account.BroadcastRefused},
+		{"wrapped refusal", fmt.Errorf("send: %w", nodeAnswer(core.ErrNonceTooLow)), account.BroadcastRefused},
 
 		// The endpoint may have forwarded the transaction before any of these.
-		{"internal error", answerError{-32603, "internal error"}, broadcastUnknown},
-		{"rate limited", answerError{429, "Too Many Requests"}, broadcastUnknown},
-		{"provider limit", answerError{-32005, "daily request count exceeded, request rate limited"}, broadcastUnknown},
-		{"upstream timeout", answerError{-32000, "request timed out"}, broadcastUnknown},
-		{"empty message", answerError{-32000, ""}, broadcastUnknown},
-		{"reverted: not a node refusal", answerError{3, "execution reverted"}, broadcastUnknown},
-		{"unknown type is not known", answerError{-32000, "unknown transaction type 9"}, broadcastUnknown},
-		{"HTTP error with refusal words", rpc.HTTPError{StatusCode: 502, Status: "502 Bad Gateway", Body: []byte("nonce too low")}, broadcastUnknown},
-		{"timeout", context.DeadlineExceeded, broadcastUnknown},
-		{"transport", errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: connection reset by peer"), broadcastUnknown},
+		{"internal error", answerError{-32603, "internal error"}, account.BroadcastUnknown},
+		{"rate limited", answerError{429, "Too Many Requests"}, account.BroadcastUnknown},
+		{"provider limit", answerError{-32005, "daily request count exceeded, request rate limited"}, account.BroadcastUnknown},
+		{"upstream timeout", answerError{-32000, "request timed out"}, account.BroadcastUnknown},
+		{"empty message", answerError{-32000, ""}, account.BroadcastUnknown},
+		{"reverted: not a node refusal", answerError{3, "execution reverted"}, account.BroadcastUnknown},
+		{"unknown type is not known", answerError{-32000, "unknown transaction type 9"}, account.BroadcastUnknown},
+		{"HTTP error with refusal words", rpc.HTTPError{StatusCode: 502, Status: "502 Bad Gateway", Body: []byte("nonce too low")}, account.BroadcastUnknown},
+		{"timeout", context.DeadlineExceeded, account.BroadcastUnknown},
+		{"transport", errors.New("read tcp 127.0.0.1:1->127.0.0.1:2: connection reset by peer"), account.BroadcastUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,15 +95,15 @@ func FuzzClassifyBroadcast(f *testing.F) {
 		f.Add(-32000, seed)
 	}
 	f.Fuzz(func(t *testing.T, code int, msg string) {
-		if got := classifyBroadcast(errors.New(msg)); got != broadcastUnknown {
+		if got := classifyBroadcast(errors.New(msg)); got != account.BroadcastUnknown {
 			t.Fatalf("transport error %q classified %d", msg, got)
 		}
 		got := classifyBroadcast(answerError{code, msg})
 		lower := strings.ToLower(msg)
-		if strings.Contains(lower, "already known") && got != broadcastSent {
+		if strings.Contains(lower, "already known") && got != account.BroadcastSent {
 			t.Fatalf("%q classified %d, want sent", msg, got)
 		}
-		if got == broadcastRefused {
+		if got == account.BroadcastRefused {
 			found := false
 			for _, m := range refusalMarkers {
 				found = found || strings.Contains(lower, m)

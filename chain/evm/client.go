@@ -16,6 +16,7 @@ import (
 
 	"github.com/payper/payper/backoff"
 	"github.com/payper/payper/breaker"
+	"github.com/payper/payper/settle/account"
 )
 
 // ErrChainIDMismatch means an RPC endpoint serves another chain than the configuration names.
@@ -45,7 +46,7 @@ type Options struct {
 	// A transaction that needs more stays pending and is reported, never sent at any price.
 	MaxFeePerGas *big.Int
 	// MinGasBalance is the settler balance, in wei, below which a warning is logged; nil means
-	// enough for LowBalanceSettlements settlements at current fees.
+	// enough for account.LowBalanceSettlements settlements at current fees.
 	MinGasBalance *big.Int
 	// Breaker configures each endpoint's circuit breaker (Name, Logger and OnChange are set per
 	// endpoint). Zero values take the breaker's defaults: open after 5 consecutive failures,
@@ -91,17 +92,15 @@ func (o Options) withDefaults() Options {
 
 // Client talks to one chain through one or more RPC endpoints.
 type Client struct {
-	eps       []*endpoint
-	preferred atomic.Int32 // index of the endpoint that answered last
-	allOpen   atomic.Bool  // every endpoint's breaker is open
-	// aboveCeiling: fees were last found above MaxFeePerGas (logged when it changes)
-	aboveCeiling atomic.Bool
-	noMulticall  atomic.Bool // the chain has no Multicall3: PaymentState batches instead
-	chainID      *big.Int
-	opts         Options
-	log          *slog.Logger
-	sender       *sender // nil when read-only
-	heads        *headFollower
+	eps         []*endpoint
+	preferred   atomic.Int32 // index of the endpoint that answered last
+	allOpen     atomic.Bool  // every endpoint's breaker is open
+	noMulticall atomic.Bool  // the chain has no Multicall3: PaymentState batches instead
+	chainID     *big.Int
+	opts        Options
+	log         *slog.Logger
+	sender      *account.Sender // nil when read-only
+	heads       *headFollower
 }
 
 // Dial connects to rawURL and checks that it serves chain wantChainID (nil accepts any chain).
@@ -141,7 +140,8 @@ func DialEndpoints(ctx context.Context, urls []string, wantChainID *big.Int, opt
 		return nil, err
 	}
 	if opts.SettlerKey != nil {
-		c.sender = newSender(c, opts.SettlerKey)
+		c.sender = account.NewSender(c, opts.SettlerKey, account.Options{RecheckEvery: opts.RecheckEvery, ReplaceAfter: opts.ReplaceAfter,
+			MaxFeePerGas: opts.MaxFeePerGas, MinGasBalance: opts.MinGasBalance, Now: opts.Now, Logger: c.log})
 	}
 	return c, nil
 }
@@ -178,14 +178,6 @@ func (c *Client) checkChainIDs(ctx context.Context, want *big.Int) error {
 
 // ChainID is the chain the endpoints serve.
 func (c *Client) ChainID() *big.Int { return new(big.Int).Set(c.chainID) }
-
-// SettlerAddress is the address that pays gas for settlements (zero when read-only).
-func (c *Client) SettlerAddress() common.Address {
-	if c.sender == nil {
-		return common.Address{}
-	}
-	return c.sender.from
-}
 
 // Close stops following the chain's head and closes the connections.
 func (c *Client) Close() {
@@ -241,14 +233,4 @@ func (c *Client) LatestBlockTime(ctx context.Context) (time.Time, error) {
 		return time.Time{}, err
 	}
 	return time.Unix(int64(t), 0), nil
-}
-
-// SettlerBalance returns the settler account's ETH balance in wei.
-func (c *Client) SettlerBalance(ctx context.Context) (*big.Int, error) {
-	if c.sender == nil {
-		return nil, ErrReadOnly
-	}
-	return readValue(ctx, c, func(ctx context.Context, eth *ethclient.Client) (*big.Int, error) {
-		return eth.BalanceAt(ctx, c.sender.from, nil)
-	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/payper/payper/contracts/multicall3"
 	"github.com/payper/payper/contracts/testusdc"
 	"github.com/payper/payper/internal/faultrpc"
+	"github.com/payper/payper/settle/account"
 	"github.com/payper/payper/settle/txn"
 )
 
@@ -212,9 +213,9 @@ func TestUnfundedSettlerIsNotSent(t *testing.T) {
 	defer c.Close()
 	recorded := false
 	_, err = c.Send(ctx, tokenAddr, testusdc.NewTestUSDC().PackTransfer(unfunded.Address, big.NewInt(0)), func(common.Hash) error { recorded = true; return nil })
-	var funding *FundingError
+	var funding *account.FundingError
 	if !errors.Is(err, txn.ErrNotSent) || !errors.Is(err, txn.ErrSettlerUnfunded) || !errors.As(err, &funding) || recorded {
-		t.Fatalf("got %v (recorded %v), want txn.ErrNotSent with a FundingError before the write-ahead record", err, recorded)
+		t.Fatalf("got %v (recorded %v), want txn.ErrNotSent with a account.FundingError before the write-ahead record", err, recorded)
 	}
 	if msg := err.Error(); !strings.Contains(msg, unfunded.Address.Hex()) || !strings.Contains(msg, "chain 1337") || !strings.Contains(msg, "send it about") {
 		t.Fatalf("funding message %q does not say how to fund the settler", msg)

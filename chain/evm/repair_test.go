@@ -15,7 +15,7 @@ import (
 	"github.com/payper/payper/chain/devkeys"
 	"github.com/payper/payper/contracts/testusdc"
 	"github.com/payper/payper/internal/faultrpc"
-	"github.com/payper/payper/settle/txn"
+	"github.com/payper/payper/settle/account"
 )
 
 // faultyChain is a dev chain behind a fault proxy.
@@ -87,8 +87,10 @@ func TestCachedNonceAheadAfterRewind(t *testing.T) {
 	proxy, dial := faultyChain(t)
 	c := dial(Options{SettlerKey: devkeys.DevAccounts(2)[1].Key})
 	to := common.Address{0xa2}
+	var sent []common.Hash
 	for i := range 3 {
 		hash, err := c.Send(context.Background(), tokenAddr, transferData(to, int64(1)<<i), nil)
+		sent = append(sent, hash)
 		if err == nil {
 			_, err = c.WaitMined(context.Background(), hash)
 		}
@@ -119,10 +121,9 @@ func TestCachedNonceAheadAfterRewind(t *testing.T) {
 	if err := proxy.Retarget(rewoundAgain.RPCURL()); err != nil {
 		t.Fatal(err)
 	}
-	c.sender.track.Lock()
-	c.sender.flights, c.sender.landed = map[uint64]*flight{}, newLandedFlights(landedKept)
-	c.sender.byHash = map[common.Hash]*flight{}
-	c.sender.track.Unlock()
+	for _, h := range append(sent, hash) {
+		c.sender.Forget(h)
+	}
 	hash, err = c.Send(ctx, tokenAddr, transferData(to, 16), nil)
 	if err == nil {
 		_, err = c.WaitMined(ctx, hash)
@@ -151,7 +152,7 @@ func TestNonceGapFilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.sender.forget(c.sender.flightOf(lost))
+	c.sender.Forget(lost)
 	ctx := withinSeconds(t, 8)
 	if _, err := c.WaitMined(ctx, held); err != nil {
 		t.Fatalf("the transaction above the gap did not land: %v", err)
@@ -226,12 +227,12 @@ func TestStuckTransactionReplaced(t *testing.T) {
 func TestReplacementStopsAtFeeCeiling(t *testing.T) {
 	proxy, dial := faultyChain(t)
 	probe := dial(Options{})
-	f, err := probe.currentFees(context.Background())
+	_, feeCap, err := probe.SuggestFees(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := dial(Options{SettlerKey: devkeys.DevAccounts(2)[1].Key, RecheckEvery: 50 * time.Millisecond,
-		ReplaceAfter: 100 * time.Millisecond, MaxFeePerGas: f.cap})
+		ReplaceAfter: 100 * time.Millisecond, MaxFeePerGas: feeCap})
 	proxy.Add(faultrpc.Fault{Method: "eth_sendRawTransaction", If: proxy.FirstSignedAt(), Do: faultrpc.Drop()})
 	var recorded int
 	hash, err := c.Send(context.Background(), tokenAddr, transferData(common.Address{0xa5}, 1), func(common.Hash) error {
@@ -251,46 +252,15 @@ func TestReplacementStopsAtFeeCeiling(t *testing.T) {
 	}
 }
 
-func TestBumpedFees(t *testing.T) {
-	gwei := func(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(1e9)) }
-	tests := []struct {
-		name         string
-		old, fresh   fees
-		ceiling      *big.Int
-		wantTip      *big.Int
-		wantCap      *big.Int
-		wantReplaced bool
-	}{
-		{"an eighth more", fees{gwei(1), gwei(10)}, fees{gwei(1), gwei(10)}, nil, big.NewInt(1_125_000_000), big.NewInt(11_250_000_000), true},
-		{"today's fees when higher", fees{gwei(1), gwei(10)}, fees{gwei(2), gwei(30)}, nil, gwei(2), gwei(30), true},
-		{"one wei tip still rises", fees{big.NewInt(1), big.NewInt(9)}, fees{big.NewInt(1), big.NewInt(9)}, nil, big.NewInt(2), big.NewInt(10), true},
-		{"held to the ceiling", fees{gwei(1), gwei(10)}, fees{gwei(1), gwei(40)}, gwei(20), big.NewInt(1_125_000_000), gwei(20), true},
-		{"no room under the ceiling", fees{gwei(1), gwei(10)}, fees{gwei(1), gwei(10)}, big.NewInt(10_500_000_000), nil, nil, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, ok := bumped(tt.old, tt.fresh, tt.ceiling)
-			if ok != tt.wantReplaced {
-				t.Fatalf("ok %v, want %v (%s / %s)", ok, tt.wantReplaced, got.tip, got.cap)
-			}
-			if ok && (got.tip.Cmp(tt.wantTip) != 0 || got.cap.Cmp(tt.wantCap) != 0) {
-				t.Fatalf("tip %s cap %s, want %s %s", got.tip, got.cap, tt.wantTip, tt.wantCap)
-			}
-			if ok && (!enoughRaise(tt.old.tip, got.tip) || !enoughRaise(tt.old.cap, got.cap)) {
-				t.Fatal("a pool would refuse the replacement")
-			}
-		})
-	}
-}
-
 // TestSettlerFundsChecks: an empty settler fails the start-up check with a message that says how
-// to fund it; a low balance is logged once per crossing, and so is its recovery.
+// to fund it; a low balance is logged once per crossing (its recovery: settle/account's
+// TestFundsLevelsAreLoggedOncePerCrossing).
 func TestSettlerFundsChecks(t *testing.T) {
 	_, dial := faultyChain(t)
 	ctx := context.Background()
 	empty := dial(Options{SettlerKey: devkeys.DevAccounts(6)[5].Key})
 	err := empty.RequireSettlerFunds(ctx)
-	var funding *FundingError
+	var funding *account.FundingError
 	if !errors.As(err, &funding) || funding.Balance.Sign() != 0 || !strings.Contains(err.Error(), "send it about") {
 		t.Fatalf("empty settler: %v", err)
 	}
@@ -306,21 +276,5 @@ func TestSettlerFundsChecks(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "settler gas balance is low"); n != 1 {
 		t.Fatalf("low balance logged %d times, want once:\n%s", n, logs)
-	}
-	c.observeFunds(new(big.Int).Mul(hundredETH, big.NewInt(2)), fees{tip: big.NewInt(1), cap: big.NewInt(1e9)})
-	if !strings.Contains(logs.String(), "sufficient again") || c.SettlerFundsError() != nil {
-		t.Fatalf("recovery not logged:\n%s", logs)
-	}
-	c.observeFunds(big.NewInt(1), fees{tip: big.NewInt(1), cap: big.NewInt(1e9)})
-	if !errors.Is(c.SettlerFundsError(), txn.ErrSettlerUnfunded) || !strings.Contains(logs.String(), "level=ERROR") {
-		t.Fatalf("a settler short of one settlement is not reported:\n%s", logs)
-	}
-}
-
-func TestFormatEther(t *testing.T) {
-	for wei, want := range map[int64]string{0: "0", 1: "0.000000000000000001", 1e18: "1", 15e17: "1.5", 21e14: "0.0021", -5e17: "-0.5"} {
-		if got := FormatEther(big.NewInt(wei)); got != want {
-			t.Errorf("FormatEther(%d) = %q, want %q", wei, got, want)
-		}
 	}
 }

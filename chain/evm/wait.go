@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/payper/payper/settle/account"
 	"github.com/payper/payper/settle/txn"
 )
 
@@ -37,13 +38,13 @@ type headSource interface {
 //
 // For a transaction this client's settler signed, the wait also keeps the account moving: it
 // re-broadcasts what no node holds, fills nonce gaps and replaces a transaction not mined within
-// ReplaceAfter (see repairLocked). The receipt returned is then that of whichever variant of the
-// transaction was mined, which may not be hash; it is ErrNonceTaken when none can be.
+// ReplaceAfter (see account.Sender.Repair). The receipt returned is then that of whichever variant of the
+// transaction was mined, which may not be hash; it is account.ErrNonceTaken when none can be.
 func (c *Client) WaitMined(ctx context.Context, hash common.Hash) (*types.Receipt, error) {
 	w := c.heads.watch()
 	defer w.Close()
 	if c.sender != nil {
-		if fl := c.sender.flightOf(hash); fl != nil {
+		if fl := c.sender.FlightOf(hash); fl != nil {
 			return c.waitFlight(ctx, w, fl)
 		}
 	}
@@ -71,18 +72,18 @@ func (c *Client) lookupReceipt(ctx context.Context, hash common.Hash) (*types.Re
 
 // waitFlight waits for any variant of fl to be mined, looking at each new head, and repairs the
 // account every RecheckEvery.
-func (c *Client) waitFlight(ctx context.Context, heads headSource, fl *flight) (*types.Receipt, error) {
+func (c *Client) waitFlight(ctx context.Context, heads headSource, fl *account.Flight) (*types.Receipt, error) {
 	s := c.sender
 	recheck := time.NewTimer(c.opts.RecheckEvery)
 	defer recheck.Stop()
 	for {
 		unsure := false // a lookup failed: no receipt is not proof of none
-		for _, h := range s.variants(fl) {
+		for _, h := range s.Variants(fl) {
 			r, err := c.lookupReceipt(ctx, h)
 			if err == nil {
 				r, err = c.waitMined(ctx, clientReader{c}, heads, h, r)
 				if r != nil && (err == nil || errors.Is(err, txn.ErrFailed)) {
-					s.land(fl, h)
+					s.Land(fl, h)
 				}
 				return r, err
 			}
@@ -93,8 +94,8 @@ func (c *Client) waitFlight(ctx context.Context, heads headSource, fl *flight) (
 		}
 		// The chain's nonce went past this one and no endpoint has a receipt of any variant, long
 		// after: another transaction took the nonce.
-		if !unsure && s.passedFor(fl) > 2*c.opts.RecheckEvery {
-			return nil, fmt.Errorf("%w: nonce %d of transaction %s", ErrNonceTaken, fl.nonce, s.variants(fl)[0])
+		if !unsure && s.PassedFor(fl) > 2*c.opts.RecheckEvery {
+			return nil, fmt.Errorf("%w: nonce %d of transaction %s", account.ErrNonceTaken, fl.Nonce(), s.Variants(fl)[0])
 		}
 		if err := c.nextLook(ctx, heads, recheck, fl); err != nil {
 			return nil, err
@@ -105,21 +106,21 @@ func (c *Client) waitFlight(ctx context.Context, heads headSource, fl *flight) (
 // nextLook waits for a new head, repairing the account each time recheck fires meanwhile. A
 // repair that finds the chain's nonce past fl's ends the wait at once: fl is mined, or its nonce
 // taken.
-func (c *Client) nextLook(ctx context.Context, heads headSource, recheck *time.Timer, fl *flight) error {
+func (c *Client) nextLook(ctx context.Context, heads headSource, recheck *time.Timer, fl *account.Flight) error {
 	s := c.sender
 	for {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("evm: waiting for %s: %w", s.variants(fl)[0], ctx.Err())
+			return fmt.Errorf("evm: waiting for %s: %w", s.Variants(fl)[0], ctx.Err())
 		case <-heads.Changed():
 			return nil
 		case <-recheck.C:
-			if err := s.repair(ctx); err != nil && ctx.Err() == nil {
+			if err := s.Repair(ctx); err != nil && ctx.Err() == nil {
 				c.log.Warn("checking the settler's nonces failed", "err", err)
 			}
 			recheck.Reset(c.opts.RecheckEvery)
 			// Anything a repair sent is mined in a later block: the next head brings the look.
-			if s.passedFor(fl) > 0 {
+			if s.PassedFor(fl) > 0 {
 				return nil
 			}
 		}
@@ -133,7 +134,7 @@ func (c *Client) sendAndWait(ctx context.Context, to common.Address, data []byte
 	if c.sender == nil {
 		return common.Hash{}, ErrReadOnly
 	}
-	tx, err := c.sender.send(ctx, txCall{to: to, data: data}, nil)
+	tx, err := c.sender.Send(ctx, to, data, nil)
 	if err != nil && !errors.Is(err, txn.ErrBroadcastUnknown) {
 		return txHash(tx), err
 	}

@@ -142,6 +142,7 @@ func TestImportRules(t *testing.T) {
 		}, "the SDK knows no store, proxy or RPC client"},
 		{"settle", engineDep, "the settlement engine knows no chain adapter, paywall, payment method or store driver"},
 		{"settle/txn", engineDep, "the settlement engine knows no chain adapter, paywall, payment method or store driver"},
+		{"settle/account", engineDep, "the settlement engine knows no chain adapter, paywall, payment method or store driver"},
 		{"method/exact", methodDep("method/batch"), "a payment method reaches the chain and the store through interfaces it declares, and knows no other method"},
 		{"method/batch", methodDep("method/exact"), "a payment method reaches the chain and the store through interfaces it declares, and knows no other method"},
 		{"scheme/exact", schemeDep, "a scheme binding does no I/O"},

@@ -1,4 +1,4 @@
-package evm
+package account
 
 import (
 	"context"
@@ -15,37 +15,22 @@ type fees struct {
 
 func feesOf(tx *types.Transaction) fees { return fees{tip: tx.GasTipCap(), cap: tx.GasFeeCap()} }
 
-// currentFees prices a transaction now: the suggested tip, and a fee cap of twice the latest base
-// fee plus the tip, so that it stays includable while the base fee rises for a few blocks. Both
-// are then held to the MaxFeePerGas ceiling.
-func (c *Client) currentFees(ctx context.Context) (fees, error) {
-	var f fees
-	err := c.read(ctx, func(ctx context.Context, e *endpoint) error {
-		tip, err := e.eth.SuggestGasTipCap(ctx)
-		if err != nil {
-			return err
-		}
-		head, err := e.eth.HeaderByNumber(ctx, nil)
-		if err != nil {
-			return err
-		}
-		base := head.BaseFee
-		if base == nil {
-			base = new(big.Int)
-		}
-		f = fees{tip: tip, cap: new(big.Int).Add(tip, new(big.Int).Lsh(base, 1))}
-		return nil
-	})
+// currentFees prices a transaction now: the node's suggested tip, and a fee cap of twice the
+// latest base fee plus the tip, so that it stays includable while the base fee rises for a few
+// blocks. Both are then held to the MaxFeePerGas ceiling.
+func (s *Sender) currentFees(ctx context.Context) (fees, error) {
+	tip, feeCap, err := s.node.SuggestFees(ctx)
 	if err != nil {
 		return fees{}, fmt.Errorf("fees: %w", err)
 	}
-	capped, within := f.within(c.opts.MaxFeePerGas)
-	if was := c.aboveCeiling.Swap(!within); was != !within {
+	f := fees{tip: tip, cap: feeCap}
+	capped, within := f.within(s.opts.MaxFeePerGas)
+	if was := s.aboveCeiling.Swap(!within); was != !within {
 		if within {
-			c.log.Info("fees are within the configured ceiling again", "fee_cap", f.cap)
+			s.log.Info("fees are within the configured ceiling again", "fee_cap", f.cap)
 		} else {
-			c.log.Warn("fees are above the configured ceiling; transactions are priced at the ceiling and may wait",
-				"fee_cap", f.cap, "max_fee_per_gas", c.opts.MaxFeePerGas)
+			s.log.Warn("fees are above the configured ceiling; transactions are priced at the ceiling and may wait",
+				"fee_cap", f.cap, "max_fee_per_gas", s.opts.MaxFeePerGas)
 		}
 	}
 	return capped, nil

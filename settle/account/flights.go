@@ -1,4 +1,4 @@
-package evm
+package account
 
 import (
 	"math/big"
@@ -9,10 +9,10 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 )
 
-// flight is a nonce the settler signed a transaction for. Every variant signed at that nonce (the
+// Flight is a nonce the settler signed a transaction for. Every variant signed at that nonce (the
 // first, then replacements with higher fees) does the same call, and at most one of them can be
 // mined: whichever is, is the outcome.
-type flight struct {
+type Flight struct {
 	nonce    uint64
 	call     txCall
 	onSigned func(common.Hash) error // the write-ahead hook, called again for each replacement
@@ -33,16 +33,16 @@ const landedKept = 1024
 // landedFlights are the most recent mined flights, by nonce.
 type landedFlights struct {
 	max     int
-	byNonce map[uint64]*flight
-	order   []*flight // oldest first
+	byNonce map[uint64]*Flight
+	order   []*Flight // oldest first
 }
 
 func newLandedFlights(max int) *landedFlights {
-	return &landedFlights{max: max, byNonce: map[uint64]*flight{}}
+	return &landedFlights{max: max, byNonce: map[uint64]*Flight{}}
 }
 
 // add keeps fl and returns the flights it pushed out.
-func (l *landedFlights) add(fl *flight) (evicted []*flight) {
+func (l *landedFlights) add(fl *Flight) (evicted []*Flight) {
 	if old := l.byNonce[fl.nonce]; old != nil && old != fl {
 		l.remove(old)
 		evicted = append(evicted, old)
@@ -60,25 +60,25 @@ func (l *landedFlights) add(fl *flight) (evicted []*flight) {
 	return evicted
 }
 
-func (l *landedFlights) remove(fl *flight) {
+func (l *landedFlights) remove(fl *Flight) {
 	if l.byNonce[fl.nonce] == fl {
 		delete(l.byNonce, fl.nonce)
 	}
-	l.order = slices.DeleteFunc(l.order, func(x *flight) bool { return x == fl })
+	l.order = slices.DeleteFunc(l.order, func(x *Flight) bool { return x == fl })
 }
 
 // addVariant records tx as fl's newest variant and fl as the flight of its nonce.
-func (s *sender) addVariant(fl *flight, tx *types.Transaction) {
+func (s *Sender) addVariant(fl *Flight, tx *types.Transaction) {
 	s.track.Lock()
 	defer s.track.Unlock()
 	fl.txs = append(fl.txs, tx)
-	fl.signedAt = s.c.now()
+	fl.signedAt = s.now()
 	s.flights[fl.nonce] = fl
 	s.byHash[tx.Hash()] = fl
 }
 
 // dropVariant forgets a variant no node took.
-func (s *sender) dropVariant(fl *flight, tx *types.Transaction) {
+func (s *Sender) dropVariant(fl *Flight, tx *types.Transaction) {
 	s.track.Lock()
 	defer s.track.Unlock()
 	fl.txs = slices.DeleteFunc(fl.txs, func(x *types.Transaction) bool { return x == tx })
@@ -86,13 +86,13 @@ func (s *sender) dropVariant(fl *flight, tx *types.Transaction) {
 }
 
 // forget drops a flight no node took.
-func (s *sender) forget(fl *flight) {
+func (s *Sender) forget(fl *Flight) {
 	s.track.Lock()
 	defer s.track.Unlock()
 	s.forgetLocked(fl)
 }
 
-func (s *sender) forgetLocked(fl *flight) {
+func (s *Sender) forgetLocked(fl *Flight) {
 	if s.flights[fl.nonce] == fl {
 		delete(s.flights, fl.nonce)
 	}
@@ -103,15 +103,15 @@ func (s *sender) forgetLocked(fl *flight) {
 	}
 }
 
-// land moves fl from the flights to the landed ones. winner is the variant seen mined, zero when
+// Land moves fl from the flights to the landed ones. winner is the variant seen mined, zero when
 // the chain's nonce went past fl without a receipt of ours being seen yet.
-func (s *sender) land(fl *flight, winner common.Hash) {
+func (s *Sender) Land(fl *Flight, winner common.Hash) {
 	s.track.Lock()
 	defer s.track.Unlock()
 	s.landLocked(fl, winner)
 }
 
-func (s *sender) landLocked(fl *flight, winner common.Hash) {
+func (s *Sender) landLocked(fl *Flight, winner common.Hash) {
 	if winner != (common.Hash{}) && fl.winner == (common.Hash{}) {
 		fl.winner = winner
 		if tx := variantLocked(fl, winner); tx != nil {
@@ -128,7 +128,7 @@ func (s *sender) landLocked(fl *flight, winner common.Hash) {
 	}
 }
 
-func variantLocked(fl *flight, hash common.Hash) *types.Transaction {
+func variantLocked(fl *Flight, hash common.Hash) *types.Transaction {
 	for _, tx := range fl.txs {
 		if tx.Hash() == hash {
 			return tx
@@ -139,8 +139,8 @@ func variantLocked(fl *flight, hash common.Hash) *types.Transaction {
 
 // passedLocked lands every flight below the chain's nonce latest: its nonce is used, by one of
 // its variants or by another transaction. Their waiters find out which.
-func (s *sender) passedLocked(latest uint64) {
-	now := s.c.now()
+func (s *Sender) passedLocked(latest uint64) {
+	now := s.now()
 	for n, fl := range s.flights {
 		if n < latest {
 			fl.passedAt = now
@@ -151,7 +151,7 @@ func (s *sender) passedLocked(latest uint64) {
 
 // held returns the flight at nonce, in flight or landed (a landed one is put back in flight:
 // the chain lost it).
-func (s *sender) heldLocked(nonce uint64) *flight {
+func (s *Sender) heldLocked(nonce uint64) *Flight {
 	if fl := s.flights[nonce]; fl != nil {
 		return fl
 	}
@@ -165,15 +165,15 @@ func (s *sender) heldLocked(nonce uint64) *flight {
 	return fl
 }
 
-// flightOf returns the flight one of whose variants has hash, or nil.
-func (s *sender) flightOf(hash common.Hash) *flight {
+// FlightOf returns the flight one of whose variants has hash, or nil.
+func (s *Sender) FlightOf(hash common.Hash) *Flight {
 	s.track.Lock()
 	defer s.track.Unlock()
 	return s.byHash[hash]
 }
 
-// variants lists the hashes signed for fl, the newest first (the likeliest to be mined).
-func (s *sender) variants(fl *flight) []common.Hash {
+// Variants lists the hashes signed for fl, the newest first (the likeliest to be mined).
+func (s *Sender) Variants(fl *Flight) []common.Hash {
 	s.track.Lock()
 	defer s.track.Unlock()
 	out := make([]common.Hash, len(fl.txs))
@@ -185,7 +185,7 @@ func (s *sender) variants(fl *flight) []common.Hash {
 
 // rebroadcastable is the variant to send again for fl: the one mined before, if the chain lost
 // it, or else the newest.
-func (s *sender) rebroadcastable(fl *flight) *types.Transaction {
+func (s *Sender) rebroadcastable(fl *Flight) *types.Transaction {
 	s.track.Lock()
 	defer s.track.Unlock()
 	if tx := variantLocked(fl, fl.winner); tx != nil {
@@ -197,25 +197,25 @@ func (s *sender) rebroadcastable(fl *flight) *types.Transaction {
 	return fl.txs[len(fl.txs)-1]
 }
 
-// passedFor is how long the chain's nonce has been past fl (0 while it is not).
-func (s *sender) passedFor(fl *flight) time.Duration {
+// PassedFor is how long the chain's nonce has been past fl (0 while it is not).
+func (s *Sender) PassedFor(fl *Flight) time.Duration {
 	s.track.Lock()
 	defer s.track.Unlock()
 	if fl.passedAt.IsZero() {
 		return 0
 	}
-	return s.c.now().Sub(fl.passedAt)
+	return s.now().Sub(fl.passedAt)
 }
 
 // idle reports whether no transaction is in flight.
-func (s *sender) idle() bool {
+func (s *Sender) idle() bool {
 	s.track.Lock()
 	defer s.track.Unlock()
 	return len(s.flights) == 0
 }
 
 // inflightCost is what the transactions in flight reserve from the balance.
-func (s *sender) inflightCost() *big.Int {
+func (s *Sender) inflightCost() *big.Int {
 	s.track.Lock()
 	defer s.track.Unlock()
 	total := new(big.Int)
@@ -225,4 +225,20 @@ func (s *sender) inflightCost() *big.Int {
 		}
 	}
 	return total
+}
+
+// Nonce is the nonce the flight's transactions share.
+func (fl *Flight) Nonce() uint64 { return fl.nonce }
+
+// Forget drops the flight carrying hash from the sender's records, in flight or landed, as if
+// it had never been signed: its nonce is then a gap for the next repair to fill or, above every
+// nonce the sender holds, given back. It is for an operator who knows the transaction is gone for
+// good.
+func (s *Sender) Forget(hash common.Hash) {
+	s.track.Lock()
+	defer s.track.Unlock()
+	if fl := s.byHash[hash]; fl != nil {
+		s.landed.remove(fl)
+		s.forgetLocked(fl)
+	}
 }

@@ -1,4 +1,4 @@
-package evm
+package account
 
 import (
 	"context"
@@ -7,15 +7,12 @@ import (
 	"math/big"
 	"slices"
 
-	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/rpc"
 )
 
 // ErrNonceTaken means another transaction used a settler transaction's nonce (another process
 // with the same key, or an operator), so none of its variants can ever be mined.
-var ErrNonceTaken = errors.New("evm: the nonce was used by another transaction")
+var ErrNonceTaken = errors.New("account: the nonce was used by another transaction")
 
 // maxFillsPerRepair bounds the gap-filling transfers one repair sends.
 const maxFillsPerRepair = 64
@@ -23,12 +20,12 @@ const maxFillsPerRepair = 64
 // fillerGas is the gas of a plain ETH transfer.
 const fillerGas = 21_000
 
-// repair runs repairLocked unless one ran less than half a RecheckEvery ago: every waiter asks
+// Repair runs repairLocked unless one ran less than half a RecheckEvery ago: every waiter asks
 // for one, and one answers them all.
-func (s *sender) repair(ctx context.Context) error {
+func (s *Sender) Repair(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.c.now().Sub(s.lastRepair) < s.c.opts.RecheckEvery/2 {
+	if s.now().Sub(s.lastRepair) < s.opts.RecheckEvery/2 {
 		return nil
 	}
 	return s.repairLocked(ctx)
@@ -45,12 +42,12 @@ func (s *sender) repair(ctx context.Context) error {
 // so that the transactions above it can be mined. Above the highest held nonce the allocator is
 // simply ahead of the chain (a rewind) and moves back. Finally, transactions waiting longer than
 // ReplaceAfter are replaced with higher fees. The caller holds s.mu.
-func (s *sender) repairLocked(ctx context.Context) error {
-	latest, pending, err := s.c.nonces(ctx, s.from)
+func (s *Sender) repairLocked(ctx context.Context) error {
+	latest, pending, err := s.node.Nonces(ctx, s.from)
 	if err != nil {
 		return err
 	}
-	s.lastRepair = s.c.now()
+	s.lastRepair = s.now()
 	s.track.Lock()
 	s.passedLocked(latest)
 	if s.next < pending {
@@ -78,7 +75,7 @@ func (s *sender) repairLocked(ctx context.Context) error {
 			return nil // the rest at the next repair; the allocator stays where it is
 		}
 		if gapFees == nil {
-			f, err := s.c.currentFees(ctx)
+			f, err := s.currentFees(ctx)
 			if err != nil {
 				return err
 			}
@@ -90,7 +87,7 @@ func (s *sender) repairLocked(ctx context.Context) error {
 		fills++
 	}
 	if top < s.next {
-		s.c.log.Warn("settler nonce was ahead of the chain (it rewound, or transactions were lost); re-synced",
+		s.log.Warn("settler nonce was ahead of the chain (it rewound, or transactions were lost); re-synced",
 			"settler", s.from, "was", s.next, "now", top)
 		s.next = top
 	}
@@ -98,72 +95,47 @@ func (s *sender) repairLocked(ctx context.Context) error {
 	return s.replaceStale(ctx, latest)
 }
 
-// nonces reads the account's latest and pending nonces on one endpoint, in one batch.
-func (c *Client) nonces(ctx context.Context, addr common.Address) (latest, pending uint64, err error) {
-	err = c.read(ctx, func(ctx context.Context, e *endpoint) error {
-		var l, p hexutil.Uint64
-		batch := []rpc.BatchElem{
-			{Method: "eth_getTransactionCount", Args: []any{addr, "latest"}, Result: &l},
-			{Method: "eth_getTransactionCount", Args: []any{addr, "pending"}, Result: &p},
-		}
-		if err := e.rpc.BatchCallContext(ctx, batch); err != nil {
-			return err
-		}
-		for _, b := range batch {
-			if b.Error != nil {
-				return b.Error
-			}
-		}
-		latest, pending = uint64(l), max(uint64(p), uint64(l))
-		return nil
-	})
-	if err != nil {
-		err = fmt.Errorf("settler nonces: %w", err)
-	}
-	return latest, pending, err
-}
-
 // rebroadcast sends a held transaction again. Whatever the answer, the next repair sees where the
 // account's nonce stands.
-func (s *sender) rebroadcast(ctx context.Context, fl *flight) {
+func (s *Sender) rebroadcast(ctx context.Context, fl *Flight) {
 	tx := s.rebroadcastable(fl)
 	if tx == nil {
 		return
 	}
-	outcome, err := s.c.broadcast(ctx, tx)
-	if outcome == broadcastSent {
-		s.c.log.Info("re-broadcast a settler transaction no node had", "tx", tx.Hash(), "nonce", fl.nonce)
+	outcome, err := s.node.Broadcast(ctx, tx)
+	if outcome == BroadcastSent {
+		s.log.Info("re-broadcast a settler transaction no node had", "tx", tx.Hash(), "nonce", fl.nonce)
 		return
 	}
-	s.c.log.Warn("re-broadcasting a settler transaction failed", "tx", tx.Hash(), "nonce", fl.nonce, "err", err)
+	s.log.Warn("re-broadcasting a settler transaction failed", "tx", tx.Hash(), "nonce", fl.nonce, "err", err)
 }
 
 // fill sends a 0-value transfer to the settler itself at nonce, which nothing holds.
-func (s *sender) fill(ctx context.Context, nonce uint64, f fees) error {
+func (s *Sender) fill(ctx context.Context, nonce uint64, f fees) error {
 	call := txCall{to: s.from, gas: fillerGas, value: new(big.Int)}
 	tx, err := s.sign(nonce, call, f)
 	if err != nil {
 		return err
 	}
-	fl := &flight{nonce: nonce, call: call, filler: true}
+	fl := &Flight{nonce: nonce, call: call, filler: true}
 	s.addVariant(fl, tx)
-	outcome, err := s.c.broadcast(ctx, tx)
-	if outcome == broadcastRefused || outcome == broadcastNotDelivered {
+	outcome, err := s.node.Broadcast(ctx, tx)
+	if outcome == BroadcastRefused || outcome == BroadcastNotDelivered {
 		s.forget(fl)
 		return fmt.Errorf("filling nonce gap %d: %w", nonce, err)
 	}
-	s.c.log.Warn("filled a settler nonce gap with a 0-value transfer to itself", "tx", tx.Hash(), "nonce", nonce)
+	s.log.Warn("filled a settler nonce gap with a 0-value transfer to itself", "tx", tx.Hash(), "nonce", nonce)
 	return nil
 }
 
 // replaceStale replaces the flights signed more than ReplaceAfter ago that a higher fee may help:
 // the one the chain waits for (nonce latest), and any priced below today's fees.
-func (s *sender) replaceStale(ctx context.Context, latest uint64) error {
-	now := s.c.now()
+func (s *Sender) replaceStale(ctx context.Context, latest uint64) error {
+	now := s.now()
 	s.track.Lock()
-	var stale []*flight
+	var stale []*Flight
 	for n, fl := range s.flights {
-		if n >= latest && len(fl.txs) > 0 && now.Sub(fl.signedAt) >= s.c.opts.ReplaceAfter {
+		if n >= latest && len(fl.txs) > 0 && now.Sub(fl.signedAt) >= s.opts.ReplaceAfter {
 			stale = append(stale, fl)
 		}
 	}
@@ -171,8 +143,8 @@ func (s *sender) replaceStale(ctx context.Context, latest uint64) error {
 	if len(stale) == 0 {
 		return nil
 	}
-	slices.SortFunc(stale, func(a, b *flight) int { return int(a.nonce) - int(b.nonce) })
-	fresh, err := s.c.currentFees(ctx)
+	slices.SortFunc(stale, func(a, b *Flight) int { return int(a.nonce) - int(b.nonce) })
+	fresh, err := s.currentFees(ctx)
 	if err != nil {
 		return err
 	}
@@ -188,43 +160,43 @@ func (s *sender) replaceStale(ctx context.Context, latest uint64) error {
 // through the write-ahead hook, and broadcasts it. A replacement no node takes is forgotten and
 // the record pointed back at old. When the fee ceiling leaves no room for a raise, the
 // transaction waits, reported once.
-func (s *sender) replace(ctx context.Context, fl *flight, old *types.Transaction, fresh fees) {
-	next, ok := bumped(feesOf(old), fresh, s.c.opts.MaxFeePerGas)
+func (s *Sender) replace(ctx context.Context, fl *Flight, old *types.Transaction, fresh fees) {
+	next, ok := bumped(feesOf(old), fresh, s.opts.MaxFeePerGas)
 	if !ok {
 		s.track.Lock()
 		logged := fl.ceilingLogged
 		fl.ceilingLogged = true
 		s.track.Unlock()
 		if !logged {
-			s.c.log.Error("settler transaction not mined and its fees are at the configured ceiling; it waits, and later ones queue behind it",
-				"tx", old.Hash(), "nonce", fl.nonce, "fee_cap", old.GasFeeCap(), "max_fee_per_gas", s.c.opts.MaxFeePerGas)
+			s.log.Error("settler transaction not mined and its fees are at the configured ceiling; it waits, and later ones queue behind it",
+				"tx", old.Hash(), "nonce", fl.nonce, "fee_cap", old.GasFeeCap(), "max_fee_per_gas", s.opts.MaxFeePerGas)
 		}
 		return
 	}
 	tx, err := s.sign(fl.nonce, fl.call, next)
 	if err != nil {
-		s.c.log.Error("signing a replacement failed", "nonce", fl.nonce, "err", err)
+		s.log.Error("signing a replacement failed", "nonce", fl.nonce, "err", err)
 		return
 	}
 	if fl.onSigned != nil {
 		if err := fl.onSigned(tx.Hash()); err != nil {
-			s.c.log.Warn("not replacing a slow transaction: its write-ahead record failed", "tx", old.Hash(), "err", err)
+			s.log.Warn("not replacing a slow transaction: its write-ahead record failed", "tx", old.Hash(), "err", err)
 			return
 		}
 	}
 	s.addVariant(fl, tx)
-	outcome, err := s.c.broadcast(ctx, tx)
+	outcome, err := s.node.Broadcast(ctx, tx)
 	switch outcome {
-	case broadcastSent, broadcastUnknown:
-		s.c.log.Info("replaced a settler transaction not mined in time", "old", old.Hash(), "new", tx.Hash(),
+	case BroadcastSent, BroadcastUnknown:
+		s.log.Info("replaced a settler transaction not mined in time", "old", old.Hash(), "new", tx.Hash(),
 			"nonce", fl.nonce, "fee_cap", next.cap, "tip", next.tip, "broadcast_err", err)
 		return
 	}
 	s.dropVariant(fl, tx)
 	if fl.onSigned != nil {
 		if err := fl.onSigned(old.Hash()); err != nil {
-			s.c.log.Warn("pointing a record back at the transaction a refused replacement was for failed", "tx", old.Hash(), "err", err)
+			s.log.Warn("pointing a record back at the transaction a refused replacement was for failed", "tx", old.Hash(), "err", err)
 		}
 	}
-	s.c.log.Warn("a replacement was refused; the transaction it was for still stands", "old", old.Hash(), "new", tx.Hash(), "err", err)
+	s.log.Warn("a replacement was refused; the transaction it was for still stands", "old", old.Hash(), "new", tx.Hash(), "err", err)
 }

@@ -1,13 +1,11 @@
-package evm
+package account
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -71,7 +69,7 @@ const (
 	fundsShort // below one settlement
 )
 
-// funds is what the client knows of the settler's balance.
+// funds is what the sender knows of the settler's balance.
 type funds struct {
 	mu      sync.Mutex
 	balance *big.Int // last read, nil before the first
@@ -99,45 +97,28 @@ func (f *funds) left() *big.Int {
 	return new(big.Int).Sub(f.balance, f.spent)
 }
 
-// CheckSettlerFunds reads the settler's balance and today's fees, logs when the balance crosses
-// the low-balance threshold or falls below one settlement (once per crossing), and returns a
+// CheckFunds reads the settler's balance and today's fees, logs when the balance crosses the
+// low-balance threshold or falls below one settlement (once per crossing), and returns a
 // *FundingError while the balance cannot pay for one settlement.
-func (c *Client) CheckSettlerFunds(ctx context.Context) error {
-	if c.sender == nil {
-		return ErrReadOnly
-	}
-	f, err := c.currentFees(ctx)
+func (s *Sender) CheckFunds(ctx context.Context) error {
+	f, err := s.currentFees(ctx)
 	if err != nil {
 		return err
 	}
-	balance, err := c.SettlerBalance(ctx)
+	balance, err := s.node.BalanceAt(ctx, s.from)
 	if err != nil {
-		return fmt.Errorf("evm: settler balance: %w", err)
+		return fmt.Errorf("settler balance: %w", err)
 	}
-	if short := c.observeFunds(balance, f); short != nil {
+	if short := s.observeFunds(balance, f); short != nil {
 		return short
 	}
 	return nil
 }
 
-// RequireSettlerFunds is the start-up check: an error when the settler holds no ETH at all,
-// saying how to fund it. A balance that is merely low is logged.
-func (c *Client) RequireSettlerFunds(ctx context.Context) error {
-	err := c.CheckSettlerFunds(ctx)
-	var short *FundingError
-	if errors.As(err, &short) && short.Balance.Sign() > 0 {
-		return nil // logged; exact payments get 503 until it is funded
-	}
-	return err
-}
-
-// SettlerFundsError is the *FundingError of the last balance check or send that found the
-// settler unable to pay for a settlement, or nil.
-func (c *Client) SettlerFundsError() error {
-	if c.sender == nil {
-		return nil
-	}
-	st := &c.sender.funds
+// FundsError is the *FundingError of the last balance check or send that found the settler
+// unable to pay for a settlement, or nil.
+func (s *Sender) FundsError() error {
+	st := &s.funds
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.short == nil {
@@ -146,33 +127,11 @@ func (c *Client) SettlerFundsError() error {
 	return st.short
 }
 
-// WatchSettlerFunds checks the settler's balance every interval until ctx ends, every 2 s while
-// it cannot pay for a settlement, so that payments resume soon after it is funded.
-func (c *Client) WatchSettlerFunds(ctx context.Context, every time.Duration) {
-	if c.sender == nil {
-		return
-	}
-	for {
-		wait := every
-		err := c.CheckSettlerFunds(ctx)
-		if errors.Is(err, txn.ErrSettlerUnfunded) {
-			wait = min(every, 2*time.Second)
-		} else if err != nil && ctx.Err() == nil {
-			c.log.Warn("checking the settler's gas balance failed", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
-}
-
 // observeFunds records a balance read with the fees of the moment and logs level changes. It
 // returns the funding error when the balance cannot pay for one settlement.
-func (c *Client) observeFunds(balance *big.Int, f fees) *FundingError {
+func (s *Sender) observeFunds(balance *big.Int, f fees) *FundingError {
 	per := new(big.Int).Mul(big.NewInt(settlementGas), f.cap)
-	low := c.opts.MinGasBalance
+	low := s.opts.MinGasBalance
 	if low == nil {
 		low = new(big.Int).Mul(per, big.NewInt(LowBalanceSettlements))
 	}
@@ -181,11 +140,11 @@ func (c *Client) observeFunds(balance *big.Int, f fees) *FundingError {
 	switch {
 	case balance.Cmp(per) < 0:
 		level = fundsShort
-		short = &FundingError{Address: c.sender.from, ChainID: c.ChainID(), Balance: balance, PerSettlement: per}
+		short = &FundingError{Address: s.from, ChainID: new(big.Int).Set(s.chainID), Balance: balance, PerSettlement: per}
 	case balance.Cmp(low) < 0:
 		level = fundsLow
 	}
-	st := &c.sender.funds
+	st := &s.funds
 	st.mu.Lock()
 	was := st.level
 	st.balance, st.spent, st.level, st.short = new(big.Int).Set(balance), new(big.Int), level, short
@@ -193,16 +152,16 @@ func (c *Client) observeFunds(balance *big.Int, f fees) *FundingError {
 	if level == was {
 		return short
 	}
-	attrs := []any{"settler", c.sender.from, "chain_id", c.chainID, "balance_eth", FormatEther(balance),
+	attrs := []any{"settler", s.from, "chain_id", s.chainID, "balance_eth", FormatEther(balance),
 		"per_settlement_eth", FormatEther(per), "warn_below_eth", FormatEther(low)}
 	switch level {
 	case fundsShort:
-		c.log.Error("settler cannot pay for settlement gas: exact payments are refused (503) until it is funded; "+short.Error(), attrs...)
+		s.log.Error("settler cannot pay for settlement gas: exact payments are refused (503) until it is funded; "+short.Error(), attrs...)
 	case fundsLow:
-		c.log.Warn("settler gas balance is low: fund it before settlements stop", attrs...)
+		s.log.Warn("settler gas balance is low: fund it before settlements stop", attrs...)
 	default:
 		if was != fundsUnknown {
-			c.log.Info("settler gas balance is sufficient again", attrs...)
+			s.log.Info("settler gas balance is sufficient again", attrs...)
 		}
 	}
 	return short
@@ -212,33 +171,33 @@ func (c *Client) observeFunds(balance *big.Int, f fees) *FundingError {
 // of what its transactions in flight reserve. The balance is read again only when the last one
 // known no longer covers it, so a well-funded settler pays no extra call per send. The caller
 // holds s.mu.
-func (s *sender) affordLocked(ctx context.Context, need *big.Int, f fees) error {
+func (s *Sender) affordLocked(ctx context.Context, need *big.Int, f fees) error {
 	inflight := s.inflightCost()
 	if left := s.funds.left(); left != nil && left.Sub(left, inflight).Cmp(need) >= 0 {
 		return nil
 	}
-	balance, err := s.c.SettlerBalance(ctx)
+	balance, err := s.node.BalanceAt(ctx, s.from)
 	if err != nil {
 		return nil // unknown: the node's own check decides
 	}
-	short := s.c.observeFunds(balance, f)
+	short := s.observeFunds(balance, f)
 	if new(big.Int).Sub(balance, inflight).Cmp(need) >= 0 {
 		return nil
 	}
 	if short == nil {
-		short = &FundingError{Address: s.from, ChainID: s.c.ChainID(), Balance: balance, PerSettlement: need}
+		short = &FundingError{Address: s.from, ChainID: new(big.Int).Set(s.chainID), Balance: balance, PerSettlement: need}
 	}
 	return fmt.Errorf("%w: %w", txn.ErrNotSent, short)
 }
 
 // refusedForFunds re-reads the balance after a node refused a transaction for insufficient
-// funds, so that the refusal becomes a clear funding error and the client's state says so.
-func (s *sender) refusedForFunds(ctx context.Context, f fees, cause error) error {
-	balance, err := s.c.SettlerBalance(ctx)
+// funds, so that the refusal becomes a clear funding error and the sender's state says so.
+func (s *Sender) refusedForFunds(ctx context.Context, f fees, cause error) error {
+	balance, err := s.node.BalanceAt(ctx, s.from)
 	if err != nil {
 		return fmt.Errorf("%w: %w: %w", txn.ErrNotSent, txn.ErrSettlerUnfunded, cause)
 	}
-	if short := s.c.observeFunds(balance, f); short != nil {
+	if short := s.observeFunds(balance, f); short != nil {
 		return fmt.Errorf("%w: %w (node: %w)", txn.ErrNotSent, short, cause)
 	}
 	// Enough for one settlement, not for this one on top of those pending.
