@@ -31,7 +31,7 @@
 // PAYMENT-RESPONSE), never because a target was missed.
 //
 //	go run ./bench -duration 10s -concurrency 32 -channels 32 -cpuprofile gateway.pprof
-//	go run ./bench -mode exact -connections 1,8,32 -chains anvil,dev -flows after-body
+//	go run ./bench -mode exact -connections 1,8,32 -chains anvil,dev -flows before,after-headers,after-body,async
 package main
 
 import (
@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mode, "mode", modeChannels, "channels: the gateway with vouchers vs a bare proxy; exact: exact payments vs the official x402 stack")
 	connections := fs.String("connections", "1,8,32", "exact mode: connection counts to measure, in order")
 	chains := fs.String("chains", chainAnvil+","+chainDev, "exact mode: chains to run on, in order (anvil, dev)")
-	flows := fs.String("flows", "after-body", "exact mode: the gateway's settlement flows to measure (see bench/flows.go)")
+	flows := fs.String("flows", "before,after-headers,after-body,async", "exact mode: the gateway's settlement flows to measure (see bench/flows.go)")
 	fs.StringVar(&o.interopDir, "interop", "interop", "exact mode: the folder holding the official stack's server and its npm packages (anvil included)")
 	fs.StringVar(&o.payperBin, "payper", "", "exact mode: a payper binary to run as the gateway (default: build ./cmd/payper)")
 	fs.BoolVar(&o.official, "official", true, "exact mode: measure the official x402 stack too")
