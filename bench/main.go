@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.channels, "channels", 0, "escrow channels, at least -concurrency; a worker rotates through its share (default -concurrency)")
 	fs.BoolVar(&o.drift, "drift", true, "run the bare proxy again after the gateway (phase C)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON instead of a table")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "channel mode: write a CPU profile of the measured gateway phase to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "channel mode: write a CPU profile of the measured gateway phase to this file; exact mode: each gateway writes a profile of its whole run to FILE-CHAIN-FLOW.pprof")
 	fs.StringVar(&o.dataDir, "datadir", "", "directory for the chain and the gateway's SQLite database (default: a new temporary directory, removed afterwards)")
 	fs.IntVar(&o.presignMax, "presign-max", 400_000, "most payments signed ahead of a measured phase (a voucher is about 1.5 KB); beyond it workers sign as they go")
 	fs.DurationVar(&o.upDelay, "upstream-delay", 0, "channel mode: time the upstream waits before answering, standing for a real API's I/O (0: answer at once, which measures the gateway's whole overhead)")

@@ -55,6 +55,9 @@ type Queue struct {
 	// Poll is how often the queue is read when nothing wakes it (default 1 s); SettleTimeout
 	// bounds one batch (default 1 min: a transfer not mined by then is the reconciler's).
 	Poll, SettleTimeout time.Duration
+	// Gather is how long the queue waits, once woken, before it reads the payments queued
+	// meanwhile (default 50 ms): a queue woken by every payment reads and batches them together.
+	Gather time.Duration
 	Logger              *slog.Logger
 
 	once     sync.Once
@@ -86,6 +89,9 @@ func (q *Queue) init() {
 		if q.Poll <= 0 {
 			q.Poll = time.Second
 		}
+		if q.Gather <= 0 {
+			q.Gather = 50 * time.Millisecond
+		}
 		if q.SettleTimeout <= 0 {
 			q.SettleTimeout = time.Minute
 		}
@@ -112,10 +118,12 @@ func (q *Queue) Run(ctx context.Context) {
 	holder := randomHolder()
 	var batches sync.WaitGroup
 	defer batches.Wait()
+	var lease leaseHold
 	for {
-		if q.holdLease(ctx, holder) {
+		if q.holdLease(ctx, holder, &lease) {
 			q.dispatch(ctx, &batches)
 		}
+		woken := false
 		select {
 		case <-ctx.Done():
 			if q.Leases != nil {
@@ -126,22 +134,45 @@ func (q *Queue) Run(ctx context.Context) {
 			}
 			return
 		case <-q.wake:
+			woken = true
 		case <-q.done:
+			woken = true
 		case <-time.After(q.Poll):
+		}
+		if woken {
+			// Payments are queued one request at a time: one read of the queue a moment later
+			// takes all that came meanwhile, instead of one read (and one batch) per payment.
+			select {
+			case <-ctx.Done():
+			case <-time.After(q.Gather):
+			}
 		}
 	}
 }
 
-// holdLease takes or renews the queue's lease; without Leases it always holds.
-func (q *Queue) holdLease(ctx context.Context, holder string) bool {
+// leaseHold is when the queue's lease was last taken or renewed by this process.
+type leaseHold struct {
+	held  bool
+	until time.Time // renewed again after this
+}
+
+// holdLease takes or renews the queue's lease; without Leases it always holds. A lease taken
+// less than a third of its life ago is not renewed again: the store is asked a few times per
+// lifetime, not on every wake.
+func (q *Queue) holdLease(ctx context.Context, holder string, h *leaseHold) bool {
 	if q.Leases == nil {
+		return true
+	}
+	if h.held && time.Now().Before(h.until) {
 		return true
 	}
 	ok, err := q.Leases.AcquireLease(ctx, queueLease, holder, queueLeaseTTL)
 	if err != nil {
 		q.Logger.Warn("taking the settlement queue's lease failed", "err", err)
 	}
-	return ok && err == nil
+	h.held = ok && err == nil
+	h.until = time.Now().Add(queueLeaseTTL / 3)
+	return h.held
 }
 
 // dispatch starts batches of queued payments not yet in flight, up to Workers at once.
