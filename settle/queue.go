@@ -31,7 +31,7 @@ type QueueSettler interface {
 
 // QueueLedger is the part of the store the queue reads.
 type QueueLedger interface {
-	QueuedPayments(ctx context.Context, limit int) ([]store.Payment, error)
+	QueuedPayments(ctx context.Context, afterID int64, limit int) ([]store.Payment, error)
 }
 
 // Leases lets one replica at a time work the queue; store.LeaseStore is one.
@@ -67,6 +67,7 @@ type Queue struct {
 	inFlight map[int64]bool // guarded by mu
 	pauseTil time.Time      // guarded by mu: no new batch before
 	failures int            // guarded by mu: consecutive failed batches
+	cursor   int64          // guarded by mu: the newest payment started
 }
 
 // queueLease names the lease of the replica working the queue.
@@ -119,11 +120,19 @@ func (q *Queue) Run(ctx context.Context) {
 	var batches sync.WaitGroup
 	defer batches.Wait()
 	var lease leaseHold
+	var lastWhole time.Time
+	woken := false
 	for {
 		if q.holdLease(ctx, holder, &lease) {
-			q.dispatch(ctx, &batches)
+			// The whole queue is read at start, on every poll, and at least once a Poll
+			// under a steady stream of wakes.
+			whole := !woken || time.Since(lastWhole) >= q.Poll
+			if whole {
+				lastWhole = time.Now()
+			}
+			q.dispatch(ctx, &batches, whole)
 		}
-		woken := false
+		woken = false
 		select {
 		case <-ctx.Done():
 			if q.Leases != nil {
@@ -175,17 +184,24 @@ func (q *Queue) holdLease(ctx context.Context, holder string, h *leaseHold) bool
 	return h.held
 }
 
-// dispatch starts batches of queued payments not yet in flight, up to Workers at once.
-func (q *Queue) dispatch(ctx context.Context, batches *sync.WaitGroup) {
+// dispatch starts batches of queued payments not yet in flight, up to Workers at once. Woken
+// by new payments, it reads only those after the newest it has started (the ones in flight are
+// older and would be read again for nothing); a full read (whole) also finds a payment queued
+// after a newer one was started, or put back in the queue.
+func (q *Queue) dispatch(ctx context.Context, batches *sync.WaitGroup, whole bool) {
 	q.mu.Lock()
 	free := q.Workers - (len(q.inFlight)+q.BatchSize-1)/q.BatchSize
 	paused := time.Now().Before(q.pauseTil)
-	busy := len(q.inFlight)
+	busy, after := len(q.inFlight), q.cursor
 	q.mu.Unlock()
 	if free <= 0 || paused || ctx.Err() != nil {
 		return
 	}
-	ps, err := q.Ledger.QueuedPayments(ctx, busy+free*q.BatchSize)
+	limit := free * q.BatchSize
+	if whole {
+		after, limit = 0, busy+limit
+	}
+	ps, err := q.Ledger.QueuedPayments(ctx, after, limit)
 	if err != nil {
 		q.Logger.Warn("reading the settlement queue failed", "err", err)
 		return
@@ -198,6 +214,7 @@ func (q *Queue) dispatch(ctx context.Context, batches *sync.WaitGroup) {
 			continue
 		}
 		q.inFlight[p.ID] = true
+		q.cursor = max(q.cursor, p.ID)
 		if batch = append(batch, p); len(batch) == q.BatchSize {
 			q.start(ctx, batch, batches)
 			batch = nil
@@ -244,7 +261,7 @@ func (q *Queue) RunOnce(ctx context.Context) (int, error) {
 	q.init()
 	n := 0
 	for {
-		ps, err := q.Ledger.QueuedPayments(ctx, q.Workers*q.BatchSize)
+		ps, err := q.Ledger.QueuedPayments(ctx, 0, q.Workers*q.BatchSize)
 		if err != nil || len(ps) == 0 {
 			return n, err
 		}
