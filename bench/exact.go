@@ -140,7 +140,11 @@ func runExactChain(ctx context.Context, o options, name, bin, dir string, progre
 	}
 	for i, f := range o.flows {
 		progress("%s: starting a Payper gateway, flow %s", name, f.Name)
-		proc, addr, err := startPayper(ctx, bin, filepath.Join(dir, "gateway-"+f.Name), env, "http://"+upLn.Addr().String(), f, firstSettlerAccount+i)
+		profile := ""
+		if o.cpuProfile != "" {
+			profile = fmt.Sprintf("%s-%s-%s.pprof", strings.TrimSuffix(o.cpuProfile, ".pprof"), name, f.Name)
+		}
+		proc, addr, err := startPayper(ctx, bin, filepath.Join(dir, "gateway-"+f.Name), env, "http://"+upLn.Addr().String(), f, firstSettlerAccount+i, profile)
 		if err != nil {
 			return nil, err
 		}

@@ -95,8 +95,15 @@ func TestParseFlows(t *testing.T) {
 	if err != nil || len(fs) != 1 || fs[0].Name != "after-body" {
 		t.Fatalf("parseFlows(after-body) = %v, %v", fs, err)
 	}
+	fs, err = parseFlows("async,before")
+	if err != nil || len(fs) != 2 || fs[0].Name != "async" || fs[1].Name != "before" {
+		t.Fatalf("parseFlows(async,before) = %v, %v", fs, err)
+	}
+	s, _ := fs[0].Config["settlement"].(map[string]any)
+	if a, _ := s["async"].(map[string]any); s["flow"] != "async" || a["maxUnsettled"] == nil {
+		t.Fatalf("the async flow's configuration %v selects the flow and raises its bounds", fs[0].Config)
+	}
 	for list, want := range map[string]string{
-		"async":                 "not in the gateway yet",
 		"sideways":              "unknown flow",
 		"after-body,after-body": "twice",
 		" , ":                   "names no flow",
@@ -172,14 +179,14 @@ func TestParseExactFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(o.connections) != 3 || o.connections[0] != 1 || o.connections[1] != 8 || o.connections[2] != 32 ||
-		strings.Join(o.chains, ",") != "anvil,dev" || !o.hasFlow("after-body") || !o.official || o.sseRequests != 20 {
+		strings.Join(o.chains, ",") != "anvil,dev" || !o.hasFlow("after-body") || !o.hasFlow("async") || !o.official || o.sseRequests != 20 {
 		t.Fatalf("defaults %+v", o)
 	}
 	for _, args := range [][]string{
 		{"-mode", "exact", "-connections", "1,0"},
 		{"-mode", "exact", "-chains", "anvil,sepolia"},
 		{"-mode", "exact", "-chains", "dev,dev"},
-		{"-mode", "exact", "-flows", "async"},
+		{"-mode", "exact", "-flows", "sideways"},
 		{"-mode", "exact", "-duration", "10m"}, // longer than a pre-signed payment stays valid
 		{"-mode", "sideways"},
 	} {

@@ -19,14 +19,27 @@ type exactFlow struct {
 // knownFlows are the flows the gateway has. To measure a new one, add it here with the
 // configuration keys that select it; its targets go into exactTargets.
 var knownFlows = []exactFlow{
+	// Settle, then call the upstream (x402's upfront flow).
+	{Name: "before", Config: flowConfig("before", nil)},
+	// Call the upstream; settle when its status and headers arrive, then stream the body.
+	{Name: "after-headers", Config: flowConfig("after-headers", nil)},
 	// Buffer the upstream's answer, settle if it is below 400, then release it: the reference's
-	// behaviour and, today, the gateway's only one.
-	{Name: "after-body"},
+	// behaviour.
+	{Name: "after-body", Config: flowConfig("after-body", nil)},
+	// Reserve durably, serve at once, settle from the queue. The bounds on unsettled value are
+	// raised far above what a phase spends, so that every payment is deferred: a payment over a
+	// bound would settle synchronously and the phase would measure after-body instead.
+	{Name: "async", Config: flowConfig("async", map[string]any{
+		"async": map[string]any{"maxUnsettledPerPayer": "$100000", "maxUnsettled": "$1000000"},
+	})},
 }
 
-// plannedFlows are flows the settlement issue adds; asking for one before it exists says so
-// instead of failing with "unknown".
-var plannedFlows = []string{"before", "after-headers", "async"}
+// flowConfig is the configuration that selects flow for every route, with more settlement keys.
+func flowConfig(flow string, settlement map[string]any) map[string]any {
+	s := map[string]any{"flow": flow}
+	mergeConfig(s, settlement)
+	return map[string]any{"settlement": s}
+}
 
 // parseFlows turns -flows into the flows to run, in the order given.
 func parseFlows(list string) ([]exactFlow, error) {
@@ -42,8 +55,6 @@ func parseFlows(list string) ([]exactFlow, error) {
 			out = append(out, knownFlows[i])
 		case i >= 0:
 			return nil, fmt.Errorf("-flows names %q twice", name)
-		case slices.Contains(plannedFlows, name):
-			return nil, fmt.Errorf("flow %q is not in the gateway yet; add it to knownFlows in bench/flows.go once it is", name)
 		default:
 			return nil, fmt.Errorf("unknown flow %q (known: %s)", name, flowNames(knownFlows))
 		}

@@ -31,7 +31,7 @@
 // PAYMENT-RESPONSE), never because a target was missed.
 //
 //	go run ./bench -duration 10s -concurrency 32 -channels 32 -cpuprofile gateway.pprof
-//	go run ./bench -mode exact -connections 1,8,32 -chains anvil,dev -flows after-body
+//	go run ./bench -mode exact -connections 1,8,32 -chains anvil,dev -flows before,after-headers,after-body,async
 package main
 
 import (
@@ -99,7 +99,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.channels, "channels", 0, "escrow channels, at least -concurrency; a worker rotates through its share (default -concurrency)")
 	fs.BoolVar(&o.drift, "drift", true, "run the bare proxy again after the gateway (phase C)")
 	fs.BoolVar(&o.jsonOut, "json", false, "print the results as JSON instead of a table")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "channel mode: write a CPU profile of the measured gateway phase to this file")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "channel mode: write a CPU profile of the measured gateway phase to this file; exact mode: each gateway writes a profile of its whole run to FILE-CHAIN-FLOW.pprof")
 	fs.StringVar(&o.dataDir, "datadir", "", "directory for the chain and the gateway's SQLite database (default: a new temporary directory, removed afterwards)")
 	fs.IntVar(&o.presignMax, "presign-max", 400_000, "most payments signed ahead of a measured phase (a voucher is about 1.5 KB); beyond it workers sign as they go")
 	fs.DurationVar(&o.upDelay, "upstream-delay", 0, "channel mode: time the upstream waits before answering, standing for a real API's I/O (0: answer at once, which measures the gateway's whole overhead)")
@@ -110,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.mode, "mode", modeChannels, "channels: the gateway with vouchers vs a bare proxy; exact: exact payments vs the official x402 stack")
 	connections := fs.String("connections", "1,8,32", "exact mode: connection counts to measure, in order")
 	chains := fs.String("chains", chainAnvil+","+chainDev, "exact mode: chains to run on, in order (anvil, dev)")
-	flows := fs.String("flows", "after-body", "exact mode: the gateway's settlement flows to measure (see bench/flows.go)")
+	flows := fs.String("flows", "before,after-headers,after-body,async", "exact mode: the gateway's settlement flows to measure (see bench/flows.go)")
 	fs.StringVar(&o.interopDir, "interop", "interop", "exact mode: the folder holding the official stack's server and its npm packages (anvil included)")
 	fs.StringVar(&o.payperBin, "payper", "", "exact mode: a payper binary to run as the gateway (default: build ./cmd/payper)")
 	fs.BoolVar(&o.official, "official", true, "exact mode: measure the official x402 stack too")

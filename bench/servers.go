@@ -86,7 +86,8 @@ func buildPayper(ctx context.Context, dir string) (string, error) {
 // startPayper starts `payper gateway` in front of upstream on env's chain, settling exact
 // payments with flow from the test account settler, channels off (this mode measures exact
 // payments), and returns its address.
-func startPayper(ctx context.Context, bin, dir string, env *chainEnv, upstream string, flow exactFlow, settler int) (*child, string, error) {
+// With profile set, the gateway writes a CPU profile of its whole run there.
+func startPayper(ctx context.Context, bin, dir string, env *chainEnv, upstream string, flow exactFlow, settler int, profile string) (*child, string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, "", err
 	}
@@ -121,7 +122,11 @@ func startPayper(ctx context.Context, bin, dir string, env *chainEnv, upstream s
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		return nil, "", err
 	}
-	cmd := exec.Command(bin, "gateway", "--config", cfgPath, "--log-format", "json", "--log-level", "info")
+	args := []string{"gateway", "--config", cfgPath, "--log-format", "json", "--log-level", "info"}
+	if profile != "" {
+		args = append(args, "--cpuprofile", profile)
+	}
+	cmd := exec.Command(bin, args...)
 	return startChild(ctx, "payper gateway ("+flow.Name+")", cmd, listeningAddr)
 }
 

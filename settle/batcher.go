@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/abi"
@@ -76,6 +77,23 @@ type Batcher struct {
 
 	once sync.Once
 	reqs chan *batchReq
+	// expected counts transfers announced with Expect that have not arrived yet; announcing is
+	// set by the first Expect, after which the window waits only while one is expected.
+	expected   atomic.Int64
+	announcing atomic.Bool
+}
+
+// Expect announces a transfer that is coming soon: a payment whose request is with the
+// upstream, or a queued payment about to be sent. A batch waits its Window only while a transfer
+// is expected, and goes as soon as none is: a lone payment on a quiet gateway is sent at once,
+// and the window gathers only what concurrent requests bring. The returned func withdraws the
+// announcement; call it once, right before Settle, or when the transfer will not come. A batcher
+// never told anything waits its full Window for every batch.
+func (b *Batcher) Expect() (arrived func()) {
+	b.announcing.Store(true)
+	b.expected.Add(1)
+	var once sync.Once
+	return func() { once.Do(func() { b.expected.Add(-1) }) }
 }
 
 type batchReq struct {
@@ -135,7 +153,8 @@ func (b *Batcher) run() {
 		}
 	gather:
 		for len(batch) < b.MaxBatch {
-			if window == nil {
+			if window == nil || b.announcing.Load() && b.expected.Load() <= 0 {
+				// Nothing more is coming (or no window): take what is queued and go.
 				select {
 				case r := <-b.reqs:
 					batch = append(batch, r)

@@ -89,3 +89,42 @@ func TestBatcherAnswersATransactionTheNodeRefused(t *testing.T) {
 		t.Fatalf("outcome %+v; want not sent, no transaction", o)
 	}
 }
+
+// TestBatcherWaitsOnlyForExpectedTransfers: once transfers are announced with Expect, a batch
+// waits its window only while one is still expected. With a window of an hour, a lone expected
+// payment is sent at once, and two announced together end their wait when the second arrives.
+func TestBatcherWaitsOnlyForExpectedTransfers(t *testing.T) {
+	env := devtest.Start(t, app.DevOptions{})
+	accounts := devkeys.DevAccounts(10)
+	settler, err := evm.Dial(context.Background(), env.Dev.Info.RPCURL, big.NewInt(1337), evm.Options{SettlerKey: accounts[9].Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer settler.Close()
+	offer := exact.Offer{Network: "eip155:1337", Asset: app.DevTokenAddress, Name: testusdc.Name, Version: testusdc.EIP712Version,
+		PayTo: accounts[1].Address, MaxTimeoutSeconds: 300}
+	b := &settle.Batcher{Chain: settler, Window: time.Hour}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	arrived := b.Expect()
+	tr := signedTransfer(t, accounts[2], offer, 1000, false)
+	arrived()
+	if o := b.Settle(ctx, tr); o.Err != nil || !o.Used {
+		t.Fatalf("a lone expected transfer: %+v; want it sent at once and settled", o)
+	}
+
+	first, second := b.Expect(), b.Expect()
+	outcomes := make([]settle.Outcome, 2)
+	var wg sync.WaitGroup
+	for i, arrive := range []func(){first, second} {
+		tr := signedTransfer(t, accounts[3+i], offer, 1000, false)
+		wg.Go(func() { arrive(); outcomes[i] = b.Settle(ctx, tr) })
+	}
+	wg.Wait()
+	for i, o := range outcomes {
+		if o.Err != nil || !o.Used {
+			t.Fatalf("expected transfer %d: %+v; want settled once both arrived", i, o)
+		}
+	}
+}

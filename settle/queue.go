@@ -26,7 +26,7 @@ type QueueSettler interface {
 
 // QueueLedger is the part of the store the queue reads.
 type QueueLedger interface {
-	QueuedPayments(ctx context.Context, limit int) ([]store.Payment, error)
+	QueuedPayments(ctx context.Context, afterID int64, limit int) ([]store.Payment, error)
 }
 
 // Leases lets one replica at a time work the queue; store.LeaseStore is one.
@@ -50,7 +50,10 @@ type Queue struct {
 	// Poll is how often the queue is read when nothing wakes it (default 1 s); SettleTimeout
 	// bounds one batch (default 1 min: a transfer not mined by then is the reconciler's).
 	Poll, SettleTimeout time.Duration
-	Logger              *slog.Logger
+	// Gather is how long the queue waits, once woken, before it reads the payments queued
+	// meanwhile (default 50 ms): a queue woken by every payment reads and batches them together.
+	Gather time.Duration
+	Logger *slog.Logger
 
 	once     sync.Once
 	wake     chan struct{}
@@ -59,6 +62,7 @@ type Queue struct {
 	inFlight map[int64]bool // guarded by mu
 	pauseTil time.Time      // guarded by mu: no new batch before
 	failures int            // guarded by mu: consecutive failed batches
+	cursor   int64          // guarded by mu: the newest payment started
 }
 
 // queueLease names the lease of the replica working the queue.
@@ -80,6 +84,9 @@ func (q *Queue) init() {
 		}
 		if q.Poll <= 0 {
 			q.Poll = time.Second
+		}
+		if q.Gather <= 0 {
+			q.Gather = 50 * time.Millisecond
 		}
 		if q.SettleTimeout <= 0 {
 			q.SettleTimeout = time.Minute
@@ -107,10 +114,20 @@ func (q *Queue) Run(ctx context.Context) {
 	holder := randomHolder()
 	var batches sync.WaitGroup
 	defer batches.Wait()
+	var lease leaseHold
+	var lastWhole time.Time
+	woken := false
 	for {
-		if q.holdLease(ctx, holder) {
-			q.dispatch(ctx, &batches)
+		if q.holdLease(ctx, holder, &lease) {
+			// The whole queue is read at start, on every poll, and at least once a Poll
+			// under a steady stream of wakes.
+			whole := !woken || time.Since(lastWhole) >= q.Poll
+			if whole {
+				lastWhole = time.Now()
+			}
+			q.dispatch(ctx, &batches, whole)
 		}
+		woken = false
 		select {
 		case <-ctx.Done():
 			if q.Leases != nil {
@@ -121,35 +138,65 @@ func (q *Queue) Run(ctx context.Context) {
 			}
 			return
 		case <-q.wake:
+			woken = true
 		case <-q.done:
+			woken = true
 		case <-time.After(q.Poll):
+		}
+		if woken {
+			// Payments are queued one request at a time: one read of the queue a moment later
+			// takes all that came meanwhile, instead of one read (and one batch) per payment.
+			select {
+			case <-ctx.Done():
+			case <-time.After(q.Gather):
+			}
 		}
 	}
 }
 
-// holdLease takes or renews the queue's lease; without Leases it always holds.
-func (q *Queue) holdLease(ctx context.Context, holder string) bool {
+// leaseHold is when the queue's lease was last taken or renewed by this process.
+type leaseHold struct {
+	held  bool
+	until time.Time // renewed again after this
+}
+
+// holdLease takes or renews the queue's lease; without Leases it always holds. A lease taken
+// less than a third of its life ago is not renewed again: the store is asked a few times per
+// lifetime, not on every wake.
+func (q *Queue) holdLease(ctx context.Context, holder string, h *leaseHold) bool {
 	if q.Leases == nil {
+		return true
+	}
+	if h.held && time.Now().Before(h.until) {
 		return true
 	}
 	ok, err := q.Leases.AcquireLease(ctx, queueLease, holder, queueLeaseTTL)
 	if err != nil {
 		q.Logger.Warn("taking the settlement queue's lease failed", "err", err)
 	}
-	return ok && err == nil
+	h.held = ok && err == nil
+	h.until = time.Now().Add(queueLeaseTTL / 3)
+	return h.held
 }
 
-// dispatch starts batches of queued payments not yet in flight, up to Workers at once.
-func (q *Queue) dispatch(ctx context.Context, batches *sync.WaitGroup) {
+// dispatch starts batches of queued payments not yet in flight, up to Workers at once. Woken
+// by new payments, it reads only those after the newest it has started (the ones in flight are
+// older and would be read again for nothing); a full read (whole) also finds a payment queued
+// after a newer one was started, or put back in the queue.
+func (q *Queue) dispatch(ctx context.Context, batches *sync.WaitGroup, whole bool) {
 	q.mu.Lock()
 	free := q.Workers - (len(q.inFlight)+q.BatchSize-1)/q.BatchSize
 	paused := time.Now().Before(q.pauseTil)
-	busy := len(q.inFlight)
+	busy, after := len(q.inFlight), q.cursor
 	q.mu.Unlock()
 	if free <= 0 || paused || ctx.Err() != nil {
 		return
 	}
-	ps, err := q.Ledger.QueuedPayments(ctx, busy+free*q.BatchSize)
+	limit := free * q.BatchSize
+	if whole {
+		after, limit = 0, busy+limit
+	}
+	ps, err := q.Ledger.QueuedPayments(ctx, after, limit)
 	if err != nil {
 		q.Logger.Warn("reading the settlement queue failed", "err", err)
 		return
@@ -162,6 +209,7 @@ func (q *Queue) dispatch(ctx context.Context, batches *sync.WaitGroup) {
 			continue
 		}
 		q.inFlight[p.ID] = true
+		q.cursor = max(q.cursor, p.ID)
 		if batch = append(batch, p); len(batch) == q.BatchSize {
 			q.start(ctx, batch, batches)
 			batch = nil
@@ -208,7 +256,7 @@ func (q *Queue) RunOnce(ctx context.Context) (int, error) {
 	q.init()
 	n := 0
 	for {
-		ps, err := q.Ledger.QueuedPayments(ctx, q.Workers*q.BatchSize)
+		ps, err := q.Ledger.QueuedPayments(ctx, 0, q.Workers*q.BatchSize)
 		if err != nil || len(ps) == 0 {
 			return n, err
 		}

@@ -17,11 +17,17 @@ type memQueue struct {
 	reads   int
 }
 
-func (q *memQueue) QueuedPayments(_ context.Context, limit int) ([]store.Payment, error) {
+func (q *memQueue) QueuedPayments(_ context.Context, afterID int64, limit int) ([]store.Payment, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.reads++
-	return append([]store.Payment(nil), q.pending[:min(limit, len(q.pending))]...), nil
+	var out []store.Payment
+	for _, p := range q.pending {
+		if p.ID > afterID && len(out) < limit {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 func (q *memQueue) remove(id int64) {
@@ -154,5 +160,40 @@ func TestQueueWaitsAfterAFailedBatch(t *testing.T) {
 	queue.Run(ctx)
 	if n := s.settled[1]; n != 1 {
 		t.Fatalf("a failing payment was tried %d times within 200 ms; the queue must wait a second first", n)
+	}
+}
+
+// TestQueueFindsAPaymentQueuedBehindANewerOne: woken by new payments, the queue reads only those
+// after the newest it started; a payment queued later with an older id (its request took longer)
+// is still settled, at a whole read, although wakes never stop coming.
+func TestQueueFindsAPaymentQueuedBehindANewerOne(t *testing.T) {
+	q := &memQueue{pending: []store.Payment{{ID: 5}}}
+	s := &gatedSettler{q: q, gate: make(chan struct{}), settled: map[int64]int{}}
+	close(s.gate)
+	queue := &Queue{Ledger: q, Settler: s, Poll: 50 * time.Millisecond, Gather: time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); queue.Run(ctx) }()
+	eventually(t, func() bool { return q.left() == 0 })
+	q.mu.Lock()
+	q.pending = append(q.pending, store.Payment{ID: 3})
+	q.mu.Unlock()
+	stopWaking := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopWaking:
+				return
+			case <-time.After(time.Millisecond):
+				queue.Notify()
+			}
+		}
+	}()
+	eventually(t, func() bool { return q.left() == 0 })
+	close(stopWaking)
+	cancel()
+	<-done
+	if s.settled[3] != 1 || s.settled[5] != 1 {
+		t.Fatalf("settled %v, want payments 3 and 5 once each", s.settled)
 	}
 }

@@ -46,9 +46,9 @@ type AsyncStore interface {
 	// is to be settled in the background. A queued payment is never released. ErrConflict when
 	// id is not a reserved async payment.
 	QueuePayment(ctx context.Context, id int64) error
-	// QueuedPayments returns up to limit queued payments not yet sent (still reserved), oldest
-	// first.
-	QueuedPayments(ctx context.Context, limit int) ([]Payment, error)
+	// QueuedPayments returns up to limit queued payments not yet sent (still reserved) whose id
+	// is above afterID, oldest first.
+	QueuedPayments(ctx context.Context, afterID int64, limit int) ([]Payment, error)
 	// AsyncExposure returns the exposure of payer, or of everybody for "".
 	AsyncExposure(ctx context.Context, payer string) (Exposure, error)
 	// MarkFirstSubmitted moves a reserved payment to submitted with the hash of the first

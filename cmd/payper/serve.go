@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/payper/payper/config"
@@ -75,12 +77,20 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	cfgPath := fs.String("config", "payper.yaml", "gateway configuration file (YAML)")
 	logFormat := fs.String("log-format", "json", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the gateway to this file until it stops (go tool pprof reads it)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -97,4 +107,20 @@ func runGateway(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log.Info("gateway listening", "addr", ln.Addr().String(), "upstream", cfg.Upstream, "network", cfg.Network, "routes", len(cfg.Routes))
 	return gw.Serve(ctx, ln)
+}
+
+// startCPUProfile profiles the process into path until the returned func is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -21,6 +21,7 @@ import (
 // also returns the hash last recorded for a transfer that certainly did not go out.
 func (c *charge) settleBatched(ctx context.Context, data []byte, recorded *atomic.Value) (*x402.SettlementResponse, common.Hash, error) {
 	a := c.v.Payload.Authorization
+	c.arrive()
 	o := c.e.Batcher.Settle(ctx, settle.Transfer{
 		Token: c.v.Token, Authorizer: a.From, Nonce: a.Nonce, Data: data,
 		OnSigned: c.recordSigned(ctx, recorded),

@@ -113,7 +113,12 @@ func (e *Method) Authorize(ctx context.Context, req x402.PaymentRequirements, p 
 		return nil, fmt.Errorf("%w: reserve payment: %w", paywall.ErrUnavailable, err)
 	}
 	failpoint.Hit(failpoint.ExactReserved)
-	return &charge{e: e, id: id, v: v, network: req.Network}, nil
+	c := &charge{e: e, id: id, v: v, network: req.Network}
+	if e.Batcher != nil {
+		// Its settlement is coming once the upstream answers: a batch may wait for it.
+		c.arrived = e.Batcher.Expect()
+	}
+	return c, nil
 }
 
 // chainGate is implemented by a Chain whose RPC circuit breakers can all be open.
@@ -145,11 +150,20 @@ type charge struct {
 	network string
 	queued  bool        // settled by the queue worker, its request long answered
 	prior   common.Hash // a requeued payment's last transaction, which may still have gone out
+	arrived func()      // withdraws the batcher's expectation of this payment; nil when none
+}
+
+// arrive tells the batcher that this payment's settlement is no longer to be waited for.
+func (c *charge) arrive() {
+	if c.arrived != nil {
+		c.arrived()
+	}
 }
 
 func (c *charge) Payer() string { return c.v.Payer.Hex() }
 
 func (c *charge) Cancel(ctx context.Context, reason string) {
+	c.arrive()
 	if err := c.e.Ledger.ReleasePayment(ctx, c.id, reason); err != nil {
 		c.e.log().Error("releasing a reserved payment failed", "payment", c.id, "err", err)
 	}
@@ -172,6 +186,7 @@ var errSentElsewhere = errors.New("settle: another sender is settling this payme
 // otherwise, so that a queued payment can be put back in the queue.
 func (c *charge) settle(ctx context.Context) (*x402.SettlementResponse, common.Hash, error) {
 	a := c.v.Payload.Authorization
+	defer c.arrive() // whichever way it ends before joining a batch
 	if s, ok := c.settledBefore(ctx); ok {
 		return s, common.Hash{}, nil
 	}

@@ -25,16 +25,26 @@ type Requeuer interface {
 // reason.
 func (e *Method) SettleQueued(ctx context.Context, batch []store.Payment) error {
 	errs := make([]error, len(batch))
+	arrivals := make([]func(), len(batch))
+	if e.Batcher != nil {
+		// Announced together, so that the batch waits for all of them.
+		for i := range batch {
+			arrivals[i] = e.Batcher.Expect()
+		}
+	}
 	var wg sync.WaitGroup
 	for i, p := range batch {
-		wg.Go(func() { errs[i] = e.settleQueued(ctx, p) })
+		wg.Go(func() { errs[i] = e.settleQueued(ctx, p, arrivals[i]) })
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
 // settleQueued settles one queued payment and reports only a failure the queue should wait on.
-func (e *Method) settleQueued(ctx context.Context, p store.Payment) error {
+func (e *Method) settleQueued(ctx context.Context, p store.Payment, arrived func()) error {
+	if arrived != nil {
+		defer arrived()
+	}
 	pl, err := exact.ParsePayload(json.RawMessage(p.Payload))
 	if err != nil {
 		e.log().Error("a queued payment's payload cannot be read; failed", "payment", p.ID, "err", err)
@@ -43,7 +53,7 @@ func (e *Method) settleQueued(ctx context.Context, p store.Payment) error {
 		}
 		return nil
 	}
-	c := &charge{e: e, id: p.ID, network: p.Network, queued: true,
+	c := &charge{e: e, id: p.ID, network: p.Network, queued: true, arrived: arrived,
 		v: &exact.Verified{Payer: pl.Authorization.From, Token: common.HexToAddress(p.Asset), Payload: *pl}}
 	if p.TxHash != "" {
 		c.prior = common.HexToHash(p.TxHash)

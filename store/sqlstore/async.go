@@ -35,7 +35,7 @@ RETURNING id`),
 		queue: d.bind(`UPDATE payments SET queued = 1, updated_at = ?
 WHERE id = ? AND status = 'reserved' AND async = 1`),
 		queued: d.bind(`SELECT ` + paymentColumns + ` FROM payments
-WHERE status = 'reserved' AND queued = 1 ORDER BY id LIMIT ?`),
+WHERE status = 'reserved' AND queued = 1 AND id > ? ORDER BY id LIMIT ?`),
 		ensure:      d.bind(`INSERT INTO async_exposure (payer) VALUES (?) ON CONFLICT (payer) DO NOTHING`),
 		exposure:    d.bind(`SELECT unsettled, blocked_at FROM async_exposure WHERE payer = ?` + d.ForUpdate),
 		setExposure: d.bind(`UPDATE async_exposure SET unsettled = ? WHERE payer = ?`),
@@ -67,7 +67,7 @@ func (s *Store) ReserveAsyncPayment(ctx context.Context, p *store.Payment, l sto
 	var id int64
 	err = s.withRetry(ctx, func() error {
 		return commitTx(ctx, s.write, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, s.aq.ensure, n.Payer); err != nil {
+			if _, err := s.inTx(ctx, tx, s.aq.ensure).ExecContext(ctx, n.Payer); err != nil {
 				return err
 			}
 			// The total's row first, in every transaction that takes both: no deadlocks.
@@ -86,7 +86,7 @@ func (s *Store) ReserveAsyncPayment(ctx context.Context, p *store.Payment, l sto
 			if newMine.Cmp(l.PerPayer) > 0 || newTotal.Cmp(l.Total) > 0 {
 				return permanent{fmt.Errorf("payer %s would have %s unsettled, everybody %s: %w", n.Payer, newMine, newTotal, store.ErrLimit)}
 			}
-			err = tx.QueryRowContext(ctx, s.aq.reserve,
+			err = s.inTx(ctx, tx, s.aq.reserve).QueryRowContext(ctx,
 				n.Scheme, n.Network, n.Asset, n.Payer, n.PayTo, n.Amount.String(), n.Nonce,
 				s.dialect.TimeValue(n.ValidBefore), n.Method, n.Route, n.Resource,
 				s.dialect.TimeValue(now), s.dialect.TimeValue(now), n.Payload).Scan(&id)
@@ -116,7 +116,7 @@ func (s *Store) ReserveAsyncPayment(ctx context.Context, p *store.Payment, l sto
 func (s *Store) lockExposure(ctx context.Context, tx *sql.Tx, payer string) (store.Exposure, error) {
 	e := store.Exposure{Unsettled: new(big.Int)}
 	var blocked time.Time
-	err := tx.QueryRowContext(ctx, s.aq.exposure, payer).Scan(amountDest{&e.Unsettled}, timeDest{&blocked})
+	err := s.inTx(ctx, tx, s.aq.exposure).QueryRowContext(ctx, payer).Scan(amountDest{&e.Unsettled}, timeDest{&blocked})
 	if errors.Is(err, sql.ErrNoRows) {
 		return e, nil
 	}
@@ -127,7 +127,7 @@ func (s *Store) lockExposure(ctx context.Context, tx *sql.Tx, payer string) (sto
 }
 
 func (s *Store) writeExposure(ctx context.Context, tx *sql.Tx, payer string, v *big.Int) error {
-	_, err := tx.ExecContext(ctx, s.aq.setExposure, v.String(), payer)
+	_, err := s.inTx(ctx, tx, s.aq.setExposure).ExecContext(ctx, v.String(), payer)
 	return err
 }
 
@@ -135,7 +135,7 @@ func (s *Store) writeExposure(ctx context.Context, tx *sql.Tx, payer string, v *
 func (s *Store) QueuePayment(ctx context.Context, id int64) error {
 	var affected int64
 	err := s.withRetry(ctx, func() error {
-		res, err := s.write.ExecContext(ctx, s.aq.queue, s.dialect.TimeValue(s.timestamp()), id)
+		res, err := s.prepared(ctx, s.aq.queue).ExecContext(ctx, s.dialect.TimeValue(s.timestamp()), id)
 		if err != nil {
 			return err
 		}
@@ -152,8 +152,8 @@ func (s *Store) QueuePayment(ctx context.Context, id int64) error {
 }
 
 // QueuedPayments implements store.AsyncStore.
-func (s *Store) QueuedPayments(ctx context.Context, limit int) ([]store.Payment, error) {
-	ps, err := s.queryMany(ctx, s.aq.queued, listLimit(limit))
+func (s *Store) QueuedPayments(ctx context.Context, afterID int64, limit int) ([]store.Payment, error) {
+	ps, err := s.queryMany(ctx, s.aq.queued, afterID, listLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("queued payments: %w", err)
 	}
@@ -228,7 +228,7 @@ func (s *Store) asyncTransition(ctx context.Context, id int64, to store.PaymentS
 			var status, hash, payer string
 			var queued int64
 			var amount *big.Int
-			if err := tx.QueryRowContext(ctx, s.aq.lockPayment, id).Scan(&status, &hash, &queued, &payer, amountDest{&amount}); err != nil {
+			if err := s.inTx(ctx, tx, s.aq.lockPayment).QueryRowContext(ctx, id).Scan(&status, &hash, &queued, &payer, amountDest{&amount}); err != nil {
 				return err
 			}
 			from := store.PaymentStatus(status)
@@ -239,7 +239,7 @@ func (s *Store) asyncTransition(ctx context.Context, id int64, to store.PaymentS
 				return permanent{fmt.Errorf("it is %s: %w", status, store.ErrConflict)}
 			}
 			query := map[store.PaymentStatus]string{store.StatusSettled: s.aq.settle, store.StatusFailed: s.aq.fail, store.StatusReleased: s.aq.release}[to]
-			if _, err := tx.ExecContext(ctx, query, value, s.dialect.TimeValue(now), id); err != nil {
+			if _, err := s.inTx(ctx, tx, query).ExecContext(ctx, value, s.dialect.TimeValue(now), id); err != nil {
 				return err
 			}
 			if from == store.StatusReserved || from == store.StatusSubmitted {
@@ -248,7 +248,7 @@ func (s *Store) asyncTransition(ctx context.Context, id int64, to store.PaymentS
 				}
 			}
 			if to == store.StatusFailed {
-				_, err := tx.ExecContext(ctx, s.aq.block, s.dialect.TimeValue(now), payer)
+				_, err := s.inTx(ctx, tx, s.aq.block).ExecContext(ctx, s.dialect.TimeValue(now), payer)
 				return err
 			}
 			return nil

@@ -21,7 +21,7 @@ func (s *Store) ReservePayment(ctx context.Context, p *store.Payment) (int64, er
 	now := s.timestamp()
 	var id int64
 	err = s.withRetry(ctx, func() error {
-		return s.write.QueryRowContext(ctx, s.q.reserve,
+		return s.prepared(ctx, s.q.reserve).QueryRowContext(ctx,
 			n.Scheme, n.Network, n.Asset, n.Payer, n.PayTo, n.Amount.String(), n.Nonce,
 			s.dialect.TimeValue(n.ValidBefore), n.Method, n.Route, n.Resource,
 			s.dialect.TimeValue(now), s.dialect.TimeValue(now)).Scan(&id)
@@ -94,7 +94,7 @@ func (s *Store) transition(ctx context.Context, id int64, to store.PaymentStatus
 	now := s.timestamp()
 	var affected int64
 	err := s.withRetry(ctx, func() error {
-		res, err := s.write.ExecContext(ctx, query, value, s.dialect.TimeValue(now), id)
+		res, err := s.prepared(ctx, query).ExecContext(ctx, value, s.dialect.TimeValue(now), id)
 		if err != nil {
 			return err
 		}

@@ -100,6 +100,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.iq = buildIdempotencyQueries(&s.dialect)
+	s.prepareTxStatements(ctx)
 	if s.dialect.GroupCharges {
 		s.charges = newChargeGroup(s, cfg.GroupSync)
 		s.relax = cfg.GroupSync

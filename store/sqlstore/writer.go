@@ -39,21 +39,35 @@ type statements struct {
 
 // get returns query prepared on db, or nil when preparing failed (the caller runs the plain
 // text, whose error, if the database is really gone, is the one reported).
+//
+// The lock is not held while preparing: preparing waits for a connection, which a transaction
+// may hold while it looks up a statement of its own.
 func (st *statements) get(ctx context.Context, db *sql.DB, query string) *sql.Stmt {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if stmt, ok := st.prepared[query]; ok {
+	if stmt := st.lookup(query); stmt != nil {
 		return stmt
 	}
 	stmt, err := db.PrepareContext(ctx, query)
 	if err != nil {
 		return nil
 	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if have, ok := st.prepared[query]; ok {
+		stmt.Close() // prepared meanwhile by another caller
+		return have
+	}
 	if st.prepared == nil {
 		st.prepared = map[string]*sql.Stmt{}
 	}
 	st.prepared[query] = stmt
 	return stmt
+}
+
+// lookup returns query if it is prepared already, else nil.
+func (st *statements) lookup(query string) *sql.Stmt {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.prepared[query]
 }
 
 func (st *statements) close() {
@@ -104,4 +118,32 @@ func (s *Store) relaxedTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		}
 	}()
 	return commitTx(ctx, conn, fn)
+}
+
+// prepared is query on the writer, prepared once (plain text when preparing failed).
+func (s *Store) prepared(ctx context.Context, query string) boundStatement {
+	if stmt := s.stmts.get(ctx, s.write, query); stmt != nil {
+		return stmt
+	}
+	return plainStatement{s.write, query}
+}
+
+// inTx is query in tx, using the writer's statement prepared at open (see prepareTxStatements)
+// when there is one: a transaction of several statements on the hot path would otherwise parse
+// each of them every time. It never prepares: with a single writer connection, held by tx,
+// preparing on the pool would wait for ever.
+func (s *Store) inTx(ctx context.Context, tx *sql.Tx, query string) boundStatement {
+	if stmt := s.stmts.lookup(query); stmt != nil {
+		return tx.StmtContext(ctx, stmt)
+	}
+	return plainStatement{tx, query}
+}
+
+// prepareTxStatements prepares, outside any transaction, the statements that hot-path
+// transactions run. A statement that cannot be prepared now runs as plain text.
+func (s *Store) prepareTxStatements(ctx context.Context) {
+	for _, q := range []string{s.aq.ensure, s.aq.exposure, s.aq.reserve, s.aq.setExposure, s.aq.lockPayment,
+		s.aq.settle, s.aq.fail, s.aq.release, s.aq.block} {
+		s.stmts.get(ctx, s.write, q)
+	}
 }

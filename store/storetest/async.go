@@ -82,10 +82,16 @@ func testAsyncLifecycle(t *testing.T, h *harness) {
 	must(t, "queue", s.QueuePayment(ctx, id))
 	wantErr(t, "queue again a payment sent meanwhile", s.QueuePayment(ctx, id4), store.ErrConflict)
 	wantErr(t, "release a queued payment", s.ReleasePayment(ctx, id, "recovered_unsent"), store.ErrConflict)
-	queued, err := s.QueuedPayments(ctx, 10)
+	queued, err := s.QueuedPayments(ctx, 0, 10)
 	must(t, "QueuedPayments", err)
 	if len(queued) != 1 || queued[0].ID != id || !queued[0].Queued || queued[0].Payload != a.Payload {
 		t.Fatalf("queue: %+v", queued)
+	}
+	if after, err := s.QueuedPayments(ctx, id, 10); err != nil || len(after) != 0 {
+		t.Fatalf("queued payments after the last one: %+v, %v", after, err)
+	}
+	if before, err := s.QueuedPayments(ctx, id-1, 10); err != nil || len(before) != 1 || before[0].ID != id {
+		t.Fatalf("queued payments after the one before: %+v, %v", before, err)
 	}
 	must(t, "first submission of a transaction that never went out", s.MarkFirstSubmitted(ctx, id, txHash(7)))
 	wantErr(t, "requeue under another hash", s.RequeuePayment(ctx, id, txHash(8)), store.ErrConflict)
@@ -97,7 +103,7 @@ func testAsyncLifecycle(t *testing.T, h *harness) {
 	must(t, "first submission", s.MarkFirstSubmitted(ctx, id, txHash(1)))
 	must(t, "first submission repeated", s.MarkFirstSubmitted(ctx, id, txHash(1)))
 	wantErr(t, "a second sender's submission", s.MarkFirstSubmitted(ctx, id, txHash(2)), store.ErrConflict)
-	if queued, _ := s.QueuedPayments(ctx, 10); len(queued) != 0 {
+	if queued, _ := s.QueuedPayments(ctx, 0, 10); len(queued) != 0 {
 		t.Fatalf("a sent payment is still queued: %+v", queued)
 	}
 	must(t, "settle", s.MarkSettled(ctx, id, txHash(1)))
@@ -205,4 +211,46 @@ func reserveAsyncRetrying(ctx context.Context, s store.Store, p *store.Payment, 
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// testAsyncConcurrentLifecycle: many async payments go through their whole life at once on a
+// fresh handle, each step racing the others' (and the first use of each statement): every one
+// ends settled, with its value given back, and nothing waits for ever.
+func testAsyncConcurrentLifecycle(t *testing.T, h *harness) {
+	s := h.store(t)
+	ctx := t.Context()
+	l := limits(1_000_000, 1_000_000)
+	payers := []string{testAccount0, testAccount2, testAccount3}
+	const n = 48
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			id, err := reserveAsyncRetrying(ctx, s, asyncPayment(300+i, payers[i%len(payers)], 1000), l)
+			if err != nil {
+				t.Errorf("reservation %d: %v", i, err)
+				return
+			}
+			for _, step := range []struct {
+				name string
+				run  func() error
+			}{
+				{"queue", func() error { return s.QueuePayment(ctx, id) }},
+				{"first submission", func() error { return s.MarkFirstSubmitted(ctx, id, txHash(i+1)) }},
+				{"settle", func() error { return s.MarkSettled(ctx, id, txHash(i+1)) }},
+			} {
+				if err := step.run(); err != nil {
+					t.Errorf("payment %d: %s: %v", i, step.name, err)
+					return
+				}
+			}
+		})
+	}
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("concurrent async payments never finished: a write waits for ever")
+	}
+	wantExposure(t, s, "", 0)
 }

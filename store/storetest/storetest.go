@@ -73,6 +73,7 @@ func Run(t *testing.T, newDatabase NewDatabase) {
 		{"IdempotencyRace", testIdempotencyRace},
 		{"AsyncLifecycle", testAsyncLifecycle},
 		{"AsyncBoundsRace", testAsyncBoundsRace},
+		{"AsyncConcurrentLifecycle", testAsyncConcurrentLifecycle},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
