@@ -79,19 +79,30 @@ func (c *Client) Nonces(ctx context.Context, addr common.Address) (latest, pendi
 // fee plus the tip, read on one endpoint.
 func (c *Client) SuggestFees(ctx context.Context) (tip, feeCap *big.Int, err error) {
 	err = c.read(ctx, func(ctx context.Context, e *endpoint) error {
-		t, err := e.eth.SuggestGasTipCap(ctx)
-		if err != nil {
+		// One round trip for both: a settlement's send is on a paying request's path.
+		var t hexutil.Big
+		var head *types.Header
+		batch := []rpc.BatchElem{
+			{Method: "eth_maxPriorityFeePerGas", Result: &t},
+			{Method: "eth_getBlockByNumber", Args: []any{"latest", false}, Result: &head},
+		}
+		if err := e.rpc.BatchCallContext(ctx, batch); err != nil {
 			return err
 		}
-		head, err := e.eth.HeaderByNumber(ctx, nil)
-		if err != nil {
-			return err
+		for _, b := range batch {
+			if b.Error != nil {
+				return b.Error
+			}
+		}
+		if head == nil {
+			return ethereum.NotFound
 		}
 		base := head.BaseFee
 		if base == nil {
 			base = new(big.Int)
 		}
-		tip, feeCap = t, new(big.Int).Add(t, new(big.Int).Lsh(base, 1))
+		tip = (*big.Int)(&t)
+		feeCap = new(big.Int).Add(tip, new(big.Int).Lsh(base, 1))
 		return nil
 	})
 	return tip, feeCap, err

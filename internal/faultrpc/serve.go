@@ -207,7 +207,8 @@ func (p *Proxy) forwardCalls(r *http.Request, calls []call, perCall []*Action, b
 	return answers, http.StatusOK, nil
 }
 
-// retry forwards call again until the node's answer no longer says "already known", for at most
+// retry forwards call again until the node's answer no longer says "already known" (or
+// "replacement transaction underpriced"), for at most
 // 5 s, and returns that answer (first, the first answer, if it never changes).
 func (p *Proxy) retry(r *http.Request, call, first json.RawMessage) json.RawMessage {
 	deadline := time.Now().Add(5 * time.Second)
@@ -216,7 +217,9 @@ func (p *Proxy) retry(r *http.Request, call, first json.RawMessage) json.RawMess
 		if err != nil || status != http.StatusOK {
 			return first
 		}
-		if !bytes.Contains(out, []byte("already known")) {
+		// A pool that has not caught up with the block holding the transaction may still call
+		// the same bytes a replacement of themselves: not moved on yet either.
+		if !bytes.Contains(out, []byte("already known")) && !bytes.Contains(out, []byte("replacement transaction underpriced")) {
 			return out
 		}
 		select {

@@ -144,14 +144,27 @@ func (s *Sender) Send(ctx context.Context, to common.Address, data []byte, onSig
 
 // send returns the transaction it signed last (nil when it signed none) with the outcome.
 func (s *Sender) send(ctx context.Context, call txCall, onSigned func(common.Hash) error) (*types.Transaction, error) {
+	// The estimate and the fees are two independent reads: made at once, they cost one round
+	// trip on the paying request's path instead of two.
+	type priced struct {
+		f   fees
+		err error
+	}
+	feesRead := make(chan priced, 1)
+	go func() {
+		f, err := s.currentFees(ctx)
+		feesRead <- priced{f, err}
+	}()
 	if call.gas == 0 {
 		gas, err := s.estimate(ctx, call)
 		if err != nil {
+			<-feesRead
 			return nil, err
 		}
 		call.gas = gas
 	}
-	f, err := s.currentFees(ctx)
+	p := <-feesRead
+	f, err := p.f, p.err
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", txn.ErrNotSent, err)
 	}
