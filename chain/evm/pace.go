@@ -22,9 +22,6 @@ const (
 	probeStep    = 100 * time.Millisecond
 	probeStall   = 10 * time.Second
 	probeCeiling = time.Second
-	// kickLook1 and kickLook2 are the looks after a transaction was sent, unless the chain's
-	// schedule is timed: a chain that mines on demand has the block at once.
-	kickLook1, kickLook2 = probeFloor, probeStep
 	// seedBlocks is how many recent blocks' timestamps give the first measure of the block time.
 	seedBlocks = 9
 	// keptArrivals is how many precisely observed arrivals the block time is measured over, and
@@ -34,6 +31,11 @@ const (
 	// maxBlockTime is the longest block time of a chain taken to make blocks on a schedule.
 	maxBlockTime = time.Minute
 )
+
+// kickLooks are the looks after a transaction was sent, unless the chain's schedule is timed: a
+// chain that mines on demand has the block within milliseconds (anvil mines a transfer in 2 to
+// 5 ms on a busy machine), so the first looks come that soon.
+var kickLooks = [...]time.Duration{2 * time.Millisecond, 5 * time.Millisecond, probeFloor, probeStep}
 
 // arrival is a block seen arriving, at a time known within a poll step.
 type arrival struct {
@@ -179,8 +181,8 @@ func (p *headPacer) addArrival(a arrival) {
 }
 
 // kick says that a transaction was sent or a waiter arrived. Unless the chain's schedule is
-// timed (its blocks come when due, whoever sends what), the poller looks kickLook1 and kickLook2
-// after, and probes from the floor again: a chain that mines on demand has the block at once.
+// timed (its blocks come when due, whoever sends what), the poller looks at kickLooks after, and
+// probes from the floor again: a chain that mines on demand has the block at once.
 func (p *headPacer) kick(now time.Time) {
 	if p.timed() {
 		return
@@ -193,7 +195,7 @@ func (p *headPacer) kick(now time.Time) {
 func (p *headPacer) next(now time.Time) time.Duration {
 	d := p.planned(now)
 	if !p.kickedAt.IsZero() && !p.timed() {
-		for _, after := range []time.Duration{kickLook1, kickLook2} {
+		for _, after := range kickLooks {
 			if at := p.kickedAt.Add(after); at.After(p.lastPoll) {
 				d = min(d, max(0, at.Sub(now)))
 				break
