@@ -112,6 +112,11 @@ func TestGatewayKilledAtEachExactStep(t *testing.T) {
 			}
 			cfg.MaxTimeoutSeconds = 20 // an authorization that never went out expires soon, with room for a slow (race-instrumented) request
 			cfg.SettlementTimeout = 3 * time.Second
+			if s.step == failpoint.ExactMined {
+				// The step is reached only by a request that sees its receipt: on the paced chain,
+				// race-instrumented beside other packages' tests, that can take more than 3 s.
+				cfg.SettlementTimeout = 12 * time.Second
+			}
 			cfgPath, dbPath := writeConfig(t, cfg), filepath.Join(dir, "payper.db")
 			payer := account(s.payer)
 			payerBefore, payToBefore := e.balance(payer.Address), e.balance(e.payTo)
