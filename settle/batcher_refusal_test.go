@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/big"
 	"sync"
 	"testing"
 	"time"
@@ -13,11 +12,6 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/payper/payper/chain/devkeys"
-	"github.com/payper/payper/chain/evm"
-	"github.com/payper/payper/contracts/testusdc"
-	"github.com/payper/payper/internal/app"
-	"github.com/payper/payper/internal/devtest"
-	"github.com/payper/payper/scheme/exact"
 	"github.com/payper/payper/settle"
 	"github.com/payper/payper/settle/txn"
 )
@@ -25,15 +19,8 @@ import (
 // TestBatcherSendsTheOthersWhenOneCannotBeRecorded: a batch member whose write-ahead record is
 // refused (another sender has the payment) is answered alone; the others are sent without it.
 func TestBatcherSendsTheOthersWhenOneCannotBeRecorded(t *testing.T) {
-	env := devtest.Start(t, app.DevOptions{})
+	_, settler, offer := batcherEnv(t)
 	accounts := devkeys.DevAccounts(10)
-	settler, err := evm.Dial(context.Background(), env.Dev.Info.RPCURL, big.NewInt(1337), evm.Options{SettlerKey: accounts[9].Key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer settler.Close()
-	offer := exact.Offer{Network: "eip155:1337", Asset: app.DevTokenAddress, Name: testusdc.Name, Version: testusdc.EIP712Version,
-		PayTo: accounts[1].Address, MaxTimeoutSeconds: 300}
 	b := &settle.Batcher{Chain: settler, Window: 200 * time.Millisecond}
 	refusal := errors.New("recorded elsewhere")
 	const n, refused = 6, 2
@@ -94,15 +81,8 @@ func TestBatcherAnswersATransactionTheNodeRefused(t *testing.T) {
 // waits its window only while one is still expected. With a window of an hour, a lone expected
 // payment is sent at once, and two announced together end their wait when the second arrives.
 func TestBatcherWaitsOnlyForExpectedTransfers(t *testing.T) {
-	env := devtest.Start(t, app.DevOptions{})
+	_, settler, offer := batcherEnv(t)
 	accounts := devkeys.DevAccounts(10)
-	settler, err := evm.Dial(context.Background(), env.Dev.Info.RPCURL, big.NewInt(1337), evm.Options{SettlerKey: accounts[9].Key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer settler.Close()
-	offer := exact.Offer{Network: "eip155:1337", Asset: app.DevTokenAddress, Name: testusdc.Name, Version: testusdc.EIP712Version,
-		PayTo: accounts[1].Address, MaxTimeoutSeconds: 300}
 	b := &settle.Batcher{Chain: settler, Window: time.Hour}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

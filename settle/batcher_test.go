@@ -41,21 +41,30 @@ func signedTransfer(t *testing.T, payer devkeys.Account, offer exact.Offer, pric
 	return settle.Transfer{Token: app.DevTokenAddress, Authorizer: a.From, Nonce: a.Nonce, Data: data}
 }
 
-// TestBatcherSettlesConcurrentTransfersTogether: 100 payments settled at once land in a handful
-// of transactions; one spoiled authorization among them is refused on its own and the others all
-// land; every balance moves by exactly what was paid. It logs the gas per payment, alone and
-// batched.
-func TestBatcherSettlesConcurrentTransfersTogether(t *testing.T) {
+// batcherEnv starts a dev chain and returns it, a settler client sending from test account 9,
+// and an offer paying test account 1 in the dev token.
+func batcherEnv(t *testing.T) (*devtest.Env, *evm.Client, exact.Offer) {
+	t.Helper()
 	env := devtest.Start(t, app.DevOptions{})
 	accounts := devkeys.DevAccounts(10)
 	settler, err := evm.Dial(context.Background(), env.Dev.Info.RPCURL, big.NewInt(1337), evm.Options{SettlerKey: accounts[9].Key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer settler.Close()
-	payTo := accounts[1].Address
+	t.Cleanup(settler.Close)
 	offer := exact.Offer{Network: "eip155:1337", Asset: app.DevTokenAddress, Name: testusdc.Name, Version: testusdc.EIP712Version,
-		PayTo: payTo, MaxTimeoutSeconds: 300}
+		PayTo: accounts[1].Address, MaxTimeoutSeconds: 300}
+	return env, settler, offer
+}
+
+// TestBatcherSettlesConcurrentTransfersTogether: 100 payments settled at once land in a handful
+// of transactions; one spoiled authorization among them is refused on its own and the others all
+// land; every balance moves by exactly what was paid. It logs the gas per payment, alone and
+// batched.
+func TestBatcherSettlesConcurrentTransfersTogether(t *testing.T) {
+	env, settler, offer := batcherEnv(t)
+	accounts := devkeys.DevAccounts(10)
+	payTo := offer.PayTo
 	b := &settle.Batcher{Chain: settler, Window: 50 * time.Millisecond}
 	ctx := context.Background()
 
