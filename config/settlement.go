@@ -29,9 +29,10 @@ type Settlement struct {
 	// transaction (a Multicall3 batch, each payment allowed to fail on its own); 1 sends each
 	// alone (default 100, 1..500).
 	BatchMax int `yaml:"batchMax"`
-	// BatchWindow is how long the first payment of a batch waits for others to join (default
-	// 20ms, against the second or more a transaction waits for its block; 0: a batch is what
-	// arrived while the previous one was being sent; at most 1s).
+	// BatchWindow is how long the first payment of a batch waits for others to join, while
+	// other verified payments are on their way (default 20ms, against the second or more a
+	// transaction waits for its block; 0: a batch is what arrived while the previous one was
+	// being sent; at most 1s).
 	BatchWindow time.Duration `yaml:"batchWindow"`
 	// ReplaceAfter is how long a settler transaction may stay unmined before it is replaced by one
 	// with the same nonce and fees raised by an eighth (default 20s, 1s..1h).
