@@ -21,10 +21,12 @@ func (s *Store) ReservePayment(ctx context.Context, p *store.Payment) (int64, er
 	now := s.timestamp()
 	var id int64
 	err = s.withRetry(ctx, func() error {
-		return s.prepared(ctx, s.q.reserve).QueryRowContext(ctx,
-			n.Scheme, n.Network, n.Asset, n.Payer, n.PayTo, n.Amount.String(), n.Nonce,
-			s.dialect.TimeValue(n.ValidBefore), n.Method, n.Route, n.Resource,
-			s.dialect.TimeValue(now), s.dialect.TimeValue(now)).Scan(&id)
+		return s.durableStatement(ctx, s.q.reserve, func(ctx context.Context, st boundStatement) error {
+			return st.QueryRowContext(ctx,
+				n.Scheme, n.Network, n.Asset, n.Payer, n.PayTo, n.Amount.String(), n.Nonce,
+				s.dialect.TimeValue(n.ValidBefore), n.Method, n.Route, n.Resource,
+				s.dialect.TimeValue(now), s.dialect.TimeValue(now)).Scan(&id)
+		})
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("reserve payment %s/%s nonce %s: %w", n.Network, n.Payer, n.Nonce, store.ErrDuplicate)
@@ -94,12 +96,14 @@ func (s *Store) transition(ctx context.Context, id int64, to store.PaymentStatus
 	now := s.timestamp()
 	var affected int64
 	err := s.withRetry(ctx, func() error {
-		res, err := s.prepared(ctx, query).ExecContext(ctx, value, s.dialect.TimeValue(now), id)
-		if err != nil {
+		return s.durableStatement(ctx, query, func(ctx context.Context, st boundStatement) error {
+			res, err := st.ExecContext(ctx, value, s.dialect.TimeValue(now), id)
+			if err != nil {
+				return err
+			}
+			affected, err = res.RowsAffected()
 			return err
-		}
-		affected, err = res.RowsAffected()
-		return err
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("mark payment %d %s: %w", id, to, err)

@@ -60,6 +60,9 @@ type Store struct {
 	relax  *GroupSync  // for writes that may skip the disk flush; nil: every write is flushed
 	stmts  statements  // prepared write statements
 	writes *writeGroup // relaxed writes committed together; nil without relax
+	// durable commits concurrent payment writes together, one flush for all; nil without relax
+	// (each write then commits and syncs on its own).
+	durable *writeGroup
 }
 
 var errClosed = Unavailable(errors.New("store is closed"))
@@ -105,7 +108,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		s.charges = newChargeGroup(s, cfg.GroupSync)
 		s.relax = cfg.GroupSync
 		if s.relax != nil {
-			s.writes = newWriteGroup(s)
+			s.writes = newWriteGroup(s, nil)
+			s.durable = newWriteGroup(s, serialFlush(s.relax.Flush))
 		}
 	}
 	return s, nil
@@ -134,6 +138,9 @@ func (s *Store) Close() error {
 	}
 	if s.charges != nil {
 		s.charges.close()
+	}
+	if s.durable != nil {
+		s.durable.close()
 	}
 	if s.writes != nil {
 		s.writes.close()

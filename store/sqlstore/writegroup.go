@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -13,10 +14,13 @@ import (
 // them would otherwise pay for a commit of its own, twice per paid request. Every write still
 // gets its own answer; a write is never left in doubt because its caller stopped waiting.
 type writeGroup struct {
-	s    *Store
-	reqs chan *groupedWrite
-	stop chan struct{}
-	done chan struct{}
+	s *Store
+	// flush, when set, makes each committed group durable before it is answered: the group
+	// commits under the relaxed setting and is then flushed once for all its writes.
+	flush func() error
+	reqs  chan *groupedWrite
+	stop  chan struct{}
+	done  chan struct{}
 
 	mu      sync.RWMutex // held for reading while queueing, for writing to stop queueing
 	stopped bool
@@ -29,8 +33,8 @@ type groupedWrite struct {
 	err chan error
 }
 
-func newWriteGroup(s *Store) *writeGroup {
-	g := &writeGroup{s: s, reqs: make(chan *groupedWrite, maxGroup), stop: make(chan struct{}), done: make(chan struct{})}
+func newWriteGroup(s *Store, flush func() error) *writeGroup {
+	g := &writeGroup{s: s, flush: flush, reqs: make(chan *groupedWrite, maxGroup), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(g.done)
 		g.run()
@@ -104,6 +108,12 @@ func (g *writeGroup) commit(group []*groupedWrite) {
 			return nil
 		})
 	})
+	if err == nil && g.flush != nil {
+		if ferr := g.flush(); ferr != nil {
+			// Committed, but not known to be on disk: no write of the group is acknowledged.
+			err = fmt.Errorf("flush: %w", ferr)
+		}
+	}
 	for i, w := range group {
 		if err != nil {
 			w.err <- err

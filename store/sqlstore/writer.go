@@ -147,3 +147,37 @@ func (s *Store) prepareTxStatements(ctx context.Context) {
 		s.stmts.get(ctx, s.write, q)
 	}
 }
+
+// durableStatement runs query, a write, through fn. On a backend with a GroupSync it joins the
+// durable write group: concurrent writes share one transaction and one flush of the log, and
+// each is answered only once the flush is done. Otherwise it runs on its own, as durable as any
+// write. sql.ErrNoRows from fn is fn's answer, not a failure of the others.
+func (s *Store) durableStatement(ctx context.Context, query string, fn func(context.Context, boundStatement) error) error {
+	if err := ctx.Err(); err != nil {
+		return err // a caller that gave up starts no write (the group runs detached from it)
+	}
+	stmt := s.stmts.get(ctx, s.write, query)
+	if s.durable != nil {
+		return s.durable.submit(func(gctx context.Context, tx *sql.Tx) error {
+			if stmt == nil {
+				return fn(gctx, plainStatement{tx, query})
+			}
+			return fn(gctx, tx.StmtContext(gctx, stmt))
+		})
+	}
+	if stmt == nil {
+		return fn(ctx, plainStatement{s.write, query})
+	}
+	return fn(ctx, stmt)
+}
+
+// serialFlush runs flush one call at a time: the durable group's committer and the channel
+// charges' flusher may both ask.
+func serialFlush(flush func() error) func() error {
+	var mu sync.Mutex
+	return func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return flush()
+	}
+}
