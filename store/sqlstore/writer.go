@@ -84,9 +84,18 @@ func (st *statements) close() {
 // transaction under the relaxed durability setting, so it survives the process dying, and the
 // next flushed commit makes it durable. Other writes run on their own, flushed.
 func (s *Store) writeStatement(ctx context.Context, relaxed bool, query string, fn func(context.Context, boundStatement) error) error {
+	var group *writeGroup
+	if relaxed {
+		group = s.writes
+	}
+	return s.statementIn(ctx, group, query, fn)
+}
+
+// statementIn runs query through fn in group's next transaction, or on its own when group is nil.
+func (s *Store) statementIn(ctx context.Context, group *writeGroup, query string, fn func(context.Context, boundStatement) error) error {
 	stmt := s.stmts.get(ctx, s.write, query)
-	if relaxed && s.writes != nil {
-		return s.writes.submit(func(gctx context.Context, tx *sql.Tx) error {
+	if group != nil {
+		return group.submit(func(gctx context.Context, tx *sql.Tx) error {
 			if stmt == nil {
 				return fn(gctx, plainStatement{tx, query})
 			}
@@ -156,19 +165,7 @@ func (s *Store) durableStatement(ctx context.Context, query string, fn func(cont
 	if err := ctx.Err(); err != nil {
 		return err // a caller that gave up starts no write (the group runs detached from it)
 	}
-	stmt := s.stmts.get(ctx, s.write, query)
-	if s.durable != nil {
-		return s.durable.submit(func(gctx context.Context, tx *sql.Tx) error {
-			if stmt == nil {
-				return fn(gctx, plainStatement{tx, query})
-			}
-			return fn(gctx, tx.StmtContext(gctx, stmt))
-		})
-	}
-	if stmt == nil {
-		return fn(ctx, plainStatement{s.write, query})
-	}
-	return fn(ctx, stmt)
+	return s.statementIn(ctx, s.durable, query, fn)
 }
 
 // serialFlush runs flush one call at a time: the durable group's committer and the channel
